@@ -1,0 +1,152 @@
+"""The adapter contract: CL strategies and compression frameworks, and their registries.
+
+Two kinds of adapters compose (see HOUSE_STYLE.md):
+
+- a ``Strategy`` says how a model learns a task: its loss, its exemplar memory, its classifier;
+- a ``Framework`` decides which model is trained and which one serves inference, and when
+  compression (pruning, distillation) happens, reusing a strategy's pieces.
+
+The harness owns everything else. A framework sees one ``TaskData`` at a time (the current
+task's train and validation splits, never test data) and must return, through
+``inference_model()``, the one ``nn.Module`` that serves predictions: the harness evaluates
+exactly that module and measures its FLOPs, parameters and latency, so the figures on the
+leaderboard describe what produced the accuracy.
+
+A new adapter is one file under ``methods/`` registered with ``@STRATEGIES.register`` or
+``@FRAMEWORKS.register``; out-of-tree packages use the entry-point groups
+``cilbench.strategies`` and ``cilbench.frameworks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.exemplars import ExemplarMemory
+from harness.incremental_net import IncrementalNet
+from harness.registry import Registry
+from harness.stream import Split, TaskData, TaskInfo
+from harness.training import TrainingConfig
+
+
+@dataclass(frozen=True)
+class NoConfig:
+    """Config of an adapter without hyperparameters."""
+
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Strategy:
+    """How a model learns the next task. Subclasses override only the hooks they need.
+
+    ``reference`` marks bounds that are not methods ("lower_bound", "upper_bound"); only a
+    reference strategy may ask for ``unbounded_memory`` (e.g. joint training keeps all data).
+    """
+
+    Config: ClassVar[type] = NoConfig
+    reference: ClassVar[str | None] = None
+    unbounded_memory: ClassVar[bool] = False
+
+    def __init__(self, config: Any, *, memory: ExemplarMemory) -> None:
+        self.config = config
+        self.memory = memory
+
+    def begin_task(self, model: IncrementalNet, task: TaskInfo) -> None:
+        """Called after the head has grown for ``task`` and before training on it."""
+
+    def training_data(self, task: TaskData) -> Split:
+        """What to train on: the task's data plus whatever the memory holds."""
+        if len(self.memory) == 0:
+            return task.train
+        return Split.concat([task.train, self.memory.as_split()])
+
+    def loss(
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+    ) -> torch.Tensor:
+        """Training loss of one batch; the default is cross-entropy over all seen classes."""
+        return F.cross_entropy(model(x), y)
+
+    def end_task(self, model: IncrementalNet, task: TaskData) -> None:
+        """Called after training on ``task`` (update exemplars, snapshot models, ...)."""
+
+    def predictor(self, model: IncrementalNet) -> nn.Module:
+        """The module mapping images to scores over all seen classes (e.g. NME for iCaRL)."""
+        return model
+
+
+@dataclass
+class LearnerContext:
+    """What the harness hands a framework: factories and the shared training loop.
+
+    ``fit`` is the harness's training loop (suite-fixed budget, seeded batch order), so
+    frameworks differ in what they train, not in how many steps they get.
+    """
+
+    build_model: Callable[..., IncrementalNet]
+    make_strategy: Callable[[], Strategy]
+    fit: Callable[..., None]
+    training: TrainingConfig
+    device: torch.device
+
+
+class Framework:
+    """Which model is trained, which model serves inference, and when compression happens."""
+
+    Config: ClassVar[type] = NoConfig
+
+    def __init__(self, config: Any, *, context: LearnerContext) -> None:
+        self.config = config
+        self.context = context
+
+    def learn(self, task: TaskData) -> None:
+        raise NotImplementedError
+
+    def inference_model(self) -> nn.Module:
+        raise NotImplementedError
+
+
+def learn_task_with_strategy(
+    context: LearnerContext,
+    model: IncrementalNet,
+    strategy: Strategy,
+    task: TaskData,
+    *,
+    extra_loss: LossFn | None = None,
+) -> None:
+    """The common sequence every framework reuses: grow the head, train, let the strategy finish.
+
+    ``extra_loss`` adds a framework's term (e.g. distillation from a teacher) to the
+    strategy's loss on the same batch.
+    """
+    model.add_classes(len(task.info.classes))
+    model.to(context.device)
+    strategy.begin_task(model, task.info)
+
+    def loss_fn(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = strategy.loss(m, x, y, task.info)
+        return loss if extra_loss is None else loss + extra_loss(m, x, y)
+
+    context.fit(model, strategy.training_data(task), loss_fn)
+    strategy.end_task(model, task)
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
+FRAMEWORKS: Registry[type[Framework]] = Registry("framework")
+_discovered = False
+
+
+def load_adapters() -> None:
+    """Register every in-tree adapter under ``methods/`` and every installed entry point (once)."""
+    global _discovered
+    if _discovered:
+        return
+    from harness.registry import discover
+
+    discover("methods", entry_point_groups=("cilbench.strategies", "cilbench.frameworks"))
+    _discovered = True

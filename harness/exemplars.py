@@ -1,0 +1,56 @@
+"""Exemplar memory owned by the harness, so the suite's budget is enforced, not trusted."""
+
+from __future__ import annotations
+
+import torch
+
+from harness.stream import Split
+
+
+class ExemplarBudgetError(RuntimeError):
+    """A strategy tried to keep more exemplars than the suite allows."""
+
+
+class ExemplarMemory:
+    """Stored training images per class, at most ``budget`` in total (``None``: unbounded).
+
+    Only reference strategies (e.g. joint training, the upper bound) get an unbounded memory.
+    """
+
+    def __init__(self, budget: int | None) -> None:
+        if budget is not None and budget < 0:
+            raise ValueError("the exemplar budget must be >= 0")
+        self.budget = budget
+        self._per_class: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return sum(len(x) for x in self._per_class.values())
+
+    @property
+    def classes(self) -> list[int]:
+        return sorted(self._per_class)
+
+    def quota_per_class(self, num_classes: int) -> int:
+        """The fixed-budget share of each of ``num_classes`` classes (as in iCaRL: budget // n)."""
+        if self.budget is None:
+            raise ValueError("an unbounded memory has no per-class quota")
+        return self.budget // max(num_classes, 1)
+
+    def store(self, label: int, x: torch.Tensor) -> None:
+        """Keep ``x`` as the exemplars of class ``label`` (replacing any kept before)."""
+        new_total = len(self) - len(self._per_class.get(label, ())) + len(x)
+        if self.budget is not None and new_total > self.budget:
+            raise ExemplarBudgetError(
+                f"storing {len(x)} exemplars of class {label} would hold {new_total}, "
+                f"over the suite's budget of {self.budget}"
+            )
+        self._per_class[label] = x.detach().clone()
+
+    def get(self, label: int) -> torch.Tensor:
+        return self._per_class[label]
+
+    def as_split(self) -> Split:
+        labels = self.classes
+        xs = [self._per_class[c] for c in labels]
+        ys = [torch.full((len(x),), c, dtype=torch.int64) for c, x in zip(labels, xs, strict=True)]
+        return Split(torch.cat(xs), torch.cat(ys))

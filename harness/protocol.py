@@ -1,0 +1,116 @@
+"""The class-incremental protocol: learn a task, evaluate on every class seen so far, repeat.
+
+After task i the harness evaluates the learner's inference model on the test data of all
+seen classes and fills row i of the accuracy matrix. The model gets images only: no task id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from harness.adapters import Framework
+from harness.metrics import accuracy_on_seen
+from harness.stream import ClassIncrementalStream, Split
+
+
+class ContractViolation(RuntimeError):
+    """An adapter broke the contract (e.g. predictions of the wrong shape)."""
+
+
+@dataclass
+class ProtocolResult:
+    acc_matrix_pct: list[list[float | None]]
+    task_aware_acc_matrix_pct: list[list[float | None]]
+    test_samples_per_task: list[int]
+    task_wall_time_s: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """Progress after one task, for console lines."""
+
+    task_index: int
+    num_tasks: int
+    acc_seen_pct: float
+    wall_time_s: float
+
+
+def predict_scores(model: nn.Module, x: torch.Tensor, *, batch_size: int) -> torch.Tensor:
+    """Scores of ``model`` on ``x`` in eval mode, batched, without gradients."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
+    with torch.inference_mode():
+        scores = torch.cat([model(x[i : i + batch_size].to(device)).cpu()
+                            for i in range(0, len(x), batch_size)])  # fmt: skip
+    model.train(was_training)
+    return scores
+
+
+def evaluate(
+    model: nn.Module,
+    test: Split,
+    task_classes: list[tuple[int, ...]],
+    *,
+    batch_size: int,
+) -> tuple[list[float], list[float]]:
+    """Class-incremental and task-aware accuracy (percent) on each seen task's test data."""
+    num_seen = sum(len(c) for c in task_classes)
+    seen = test.where(test.y < num_seen)
+    scores = predict_scores(model, seen.x, batch_size=batch_size)
+    if scores.shape != (len(seen), num_seen):
+        raise ContractViolation(
+            f"the inference model returned scores of shape {tuple(scores.shape)}; expected "
+            f"{(len(seen), num_seen)} (one score per class seen so far)"
+        )
+    predicted = scores.argmax(dim=1)
+    acc, task_aware = [], []
+    for classes in task_classes:
+        lo, hi = classes[0], classes[-1] + 1
+        in_task = (seen.y >= lo) & (seen.y < hi)
+        labels = seen.y[in_task]
+        acc.append(_percent(predicted[in_task] == labels))
+        # Task-aware: argmax restricted to the task's own classes (a diagnostic only).
+        within = scores[in_task][:, lo:hi].argmax(dim=1) + lo
+        task_aware.append(_percent(within == labels))
+    return acc, task_aware
+
+
+def run_protocol(
+    learner: Framework,
+    stream: ClassIncrementalStream,
+    *,
+    eval_batch_size: int,
+    on_task_end: Callable[[TaskEvent], None] | None = None,
+) -> ProtocolResult:
+    test_y = stream.test.read().y
+    counts = [int(((test_y >= c[0]) & (test_y <= c[-1])).sum()) for c in stream.task_classes()]
+    result = ProtocolResult([], [], counts)
+    padding = [None] * stream.num_tasks
+    for task in stream.tasks:
+        start = time.perf_counter()
+        with stream.test.sealed():
+            learner.learn(task)
+        seconds = time.perf_counter() - start
+        seen_classes = stream.task_classes()[: task.info.index + 1]
+        acc, task_aware = evaluate(
+            learner.inference_model(), stream.test.read(), seen_classes, batch_size=eval_batch_size
+        )
+        result.acc_matrix_pct.append(acc + padding[len(acc) :])
+        result.task_aware_acc_matrix_pct.append(task_aware + padding[len(acc) :])
+        result.task_wall_time_s.append(seconds)
+        if on_task_end is not None:
+            acc_seen = accuracy_on_seen(result.acc_matrix_pct, counts)[-1]
+            on_task_end(TaskEvent(task.info.index, stream.num_tasks, acc_seen, seconds))
+    return result
+
+
+def _percent(correct: torch.Tensor) -> float:
+    if len(correct) == 0:
+        raise ValueError("a task has no test samples: the suite's split is too small")
+    return 100.0 * correct.float().mean().item()

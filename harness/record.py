@@ -1,0 +1,174 @@
+"""Result records: one JSON file per trial, written once and atomically, validated on load.
+
+The accuracy matrix is the source of truth; ``validate_record`` recomputes every summary
+metric from it and refuses a record whose stored metrics disagree. Pure Python (no torch,
+no Ray): the site builds from ``results/`` alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from harness.metrics import METRIC_NAMES, compute_metrics
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "failed")
+REQUIRED_KEYS = ("schema_version", "run_id", "status", "debug", "created_utc", "suite", "method",
+                 "seed", "results", "inference_cost", "timing", "provenance", "error")  # fmt: skip
+COST_KEYS = ("gflops_per_image", "gflops_per_image_ptflops", "gflops_per_image_torch",
+             "params_millions", "params_millions_without_head", "latency_ms_b1")  # fmt: skip
+METRIC_TOLERANCE = 1e-6
+
+
+class MalformedRecordError(ValueError):
+    """One or more record files are unreadable or break the schema; the message names each."""
+
+
+class RecordExistsError(FileExistsError):
+    """A record for this run id is already in results/ and overwriting was not asked for."""
+
+
+def record_path(results_dir: Path, record: dict[str, Any]) -> Path:
+    """``results/<suite>/<method label>/<backbone>/seed<seed>-<run id>.json``."""
+    method = record["method"]
+    return (
+        Path(results_dir)
+        / _safe(record["suite"]["name"])
+        / _safe(method["label"])
+        / _safe(method["backbone"])
+        / f"seed{record['seed']}-{record['run_id']}.json"
+    )
+
+
+def write_record(record: dict[str, Any], results_dir: Path, *, overwrite: bool = False) -> Path:
+    """Validate, then write atomically (temp file + rename); never replace a file silently."""
+    problems = validate_record(record)
+    if problems:
+        raise MalformedRecordError("refusing to write an invalid record: " + "; ".join(problems))
+    path = record_path(results_dir, record)
+    if path.exists() and not overwrite:
+        raise RecordExistsError(f"{path} exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def find_record(results_dir: Path, run_id: str) -> Path | None:
+    """The record file of ``run_id`` anywhere under ``results_dir``, if there is one."""
+    matches = sorted(Path(results_dir).glob(f"**/seed*-{run_id}.json"))
+    return matches[0] if matches else None
+
+
+def load_records(results_dir: Path) -> list[dict[str, Any]]:
+    """Every record under ``results_dir``; raises ``MalformedRecordError`` naming all bad files."""
+    records, problems = [], []
+    for path in sorted(Path(results_dir).glob("**/*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            problems.append(f"{path}: not readable JSON ({error})")
+            continue
+        issues = validate_record(record)
+        if issues:
+            problems.append(f"{path}: " + "; ".join(issues))
+        else:
+            records.append(record)
+    if problems:
+        raise MalformedRecordError(
+            f"{len(problems)} malformed record(s) under {results_dir} (fix or move them away; "
+            "nothing was changed):\n  " + "\n  ".join(problems)
+        )
+    return records
+
+
+def validate_record(record: Any) -> list[str]:
+    """Every way ``record`` breaks the schema, as readable strings (empty: valid)."""
+    if not isinstance(record, dict):
+        return ["a record must be a JSON object"]
+    missing = [k for k in REQUIRED_KEYS if k not in record]
+    if missing:
+        return [f"missing key(s): {', '.join(missing)}"]
+    problems = []
+    if record["schema_version"] != SCHEMA_VERSION:
+        problems.append(
+            f"schema_version {record['schema_version']!r} is not {SCHEMA_VERSION} (this harness)"
+        )
+    if record["status"] not in STATUSES:
+        problems.append(f"status {record['status']!r} is not one of {', '.join(STATUSES)}")
+    for key in ("name", "version", "file_sha256", "class_order", "primary_metric"):
+        if key not in (record["suite"] or {}):
+            problems.append(f"suite.{key} is missing")
+    for key in ("label", "strategy", "framework", "backbone", "config", "config_sha256"):
+        if key not in (record["method"] or {}):
+            problems.append(f"method.{key} is missing")
+    if record["status"] == "failed":
+        error = record["error"]
+        if not isinstance(error, dict) or not error.get("message"):
+            problems.append("a failed record needs error.message")
+        return problems
+    return problems + _validate_results(record["results"]) + _validate_cost(record)
+
+
+def _validate_results(results: Any) -> list[str]:
+    if not isinstance(results, dict):
+        return ["results must be an object for an ok record"]
+    try:
+        recomputed = compute_metrics(
+            results["acc_matrix_pct"],
+            results["task_aware_acc_matrix_pct"],
+            results["test_samples_per_task"],
+        )
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:
+        return [f"results: {error}"]
+    stored = results.get("metrics") or {}
+    problems = []
+    for name in METRIC_NAMES:
+        value, expected = stored.get(name), recomputed[name]
+        if expected is None:
+            if value is not None:
+                problems.append(f"metrics.{name} should be null")
+        elif not isinstance(value, int | float) or abs(value - expected) > METRIC_TOLERANCE:
+            problems.append(
+                f"metrics.{name}={value!r} disagrees with the accuracy matrix ({expected:.6f})"
+            )
+    return problems
+
+
+def _validate_cost(record: dict[str, Any]) -> list[str]:
+    cost = record["inference_cost"]
+    if not isinstance(cost, dict):
+        return ["inference_cost must be an object for an ok record"]
+    problems = []
+    for key in COST_KEYS:
+        value = cost.get(key)
+        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            problems.append(f"inference_cost.{key}={value!r} is not a finite number >= 0")
+    return problems
+
+
+def _safe(part: Any) -> str:
+    """A path component from a label: letters, digits and ``.+-_@=`` only."""
+    return re.sub(r"[^A-Za-z0-9.+\-_@=]", "_", str(part))
+
+
+def summarize_failures(records: Iterable[dict[str, Any]]) -> list[str]:
+    return [
+        f"{r['method']['label']} seed={r['seed']}: {r['error']['message']}"
+        for r in records
+        if r["status"] == "failed"
+    ]

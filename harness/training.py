@@ -1,0 +1,78 @@
+"""The harness's training loop: the same optimiser, budget and seeded batch order for all.
+
+The suite fixes the training budget (``training:`` block) so methods differ in what they
+optimise, not in how many steps they get. A method entry may override it; the record keeps
+the resolved values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from harness.stream import Split
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """SGD with momentum and a cosine schedule per task; defaults suit the tiny offline suites."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    eval_batch_size: int = 256
+
+
+class Trainer:
+    """Runs ``epochs`` of minibatch SGD on a split with a loss function supplied by the method."""
+
+    def __init__(self, config: TrainingConfig, *, device: torch.device, seed: int) -> None:
+        self.config = config
+        self.device = device
+        # One generator for the whole trial: batch order is a function of the seed alone.
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def fit(
+        self,
+        model: nn.Module,
+        data: Split,
+        loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
+        *,
+        epochs: int | None = None,
+        parameters: list[nn.Parameter] | None = None,
+        after_backward: Callable[[nn.Module], None] | None = None,
+    ) -> None:
+        """Train ``model`` in place. ``after_backward`` runs between backward and step
+        (e.g. the L1 penalty on BatchNorm scales of Network Slimming)."""
+        cfg = self.config
+        epochs = cfg.epochs if epochs is None else epochs
+        params = [p for p in (parameters or model.parameters()) if p.requires_grad]
+        optimizer = torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+        steps_per_epoch = max(1, -(-len(data) // cfg.batch_size))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(1, epochs * steps_per_epoch)
+        )
+        model.train()
+        for _ in range(epochs):
+            order = torch.randperm(len(data), generator=self.generator)
+            for start in range(0, len(data), cfg.batch_size):
+                batch = order[start : start + cfg.batch_size]
+                if len(batch) < 2 and len(data) >= 2:
+                    continue  # a single-sample batch breaks BatchNorm statistics
+                x = data.x[batch].to(self.device)
+                y = data.y[batch].to(self.device)
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model, x, y)
+                loss.backward()
+                if after_backward is not None:
+                    after_backward(model)
+                optimizer.step()
+                scheduler.step()
+        model.eval()

@@ -1,0 +1,254 @@
+"""One trial: suite x strategy x framework x config x seed, from spec to result record.
+
+Nothing here imports Ray: the scheduler calls ``run_trial`` inside a Ray Tune trial, and
+tests call it directly.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import random
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.adapters import FRAMEWORKS, STRATEGIES, LearnerContext, load_adapters
+from harness.backbones import create_backbone
+from harness.config import config_to_dict, resolve_config
+from harness.cost import measure_inference_cost
+from harness.exemplars import ExemplarMemory
+from harness.incremental_net import IncrementalNet
+from harness.metrics import compute_metrics
+from harness.protocol import TaskEvent, run_protocol
+from harness.provenance import environment
+from harness.record import SCHEMA_VERSION
+from harness.suite import Suite, class_order_sha256, parse_suite
+from harness.suite_stream import stream_for_suite
+from harness.training import Trainer, TrainingConfig
+
+CONFIG_SCOPES = ("strategy", "framework", "training")
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything that determines a trial; it travels to Ray workers, so it holds the suite
+    text itself rather than a path."""
+
+    suite_text: str
+    strategy: str
+    framework: str
+    backbone: str
+    seed: int
+    label: str
+    order_index: int = 0
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # keyed by CONFIG_SCOPES
+    data_root: str | None = None
+    debug: bool = False  # test-only shortcuts: the leaderboard refuses such records
+    num_threads: int = 1
+    code_version: dict[str, Any] = field(default_factory=dict)  # git state of the driver
+
+    @property
+    def suite(self) -> Suite:
+        return parse_suite(self.suite_text)
+
+
+@dataclass(frozen=True)
+class ResolvedTrial:
+    spec: TrialSpec
+    suite: Suite
+    configs: dict[str, Any]  # scope -> frozen config dataclass
+
+    @property
+    def config_dict(self) -> dict[str, dict[str, Any]]:
+        return {scope: config_to_dict(cfg) for scope, cfg in self.configs.items()}
+
+    @property
+    def config_sha256(self) -> str:
+        return _sha256(self.config_dict)
+
+    @property
+    def run_id(self) -> str:
+        """Same resolved spec, same id: reruns find their earlier record instead of duplicating."""
+        s = self.spec
+        identity = {
+            "suite": [self.suite.name, self.suite.version, self.suite.file_sha256],
+            "method": [s.strategy, s.framework, s.backbone, s.label, self.config_dict],
+            "seed": s.seed,
+            "order_index": s.order_index,
+            "debug": s.debug,
+        }
+        return _sha256(identity)[:16]
+
+
+def resolve_trial(spec: TrialSpec) -> ResolvedTrial:
+    """Check names and resolve every config (unknown keys fail with "did you mean")."""
+    load_adapters()
+    suite = spec.suite
+    strategy_cls = STRATEGIES.get(spec.strategy)
+    framework_cls = FRAMEWORKS.get(spec.framework)
+    unknown = set(spec.overrides) - set(CONFIG_SCOPES)
+    if unknown:
+        raise ValueError(f"unknown config scope(s) {sorted(unknown)}; use {CONFIG_SCOPES}")
+    training_defaults = {**suite.training, **spec.overrides.get("training", {})}
+    configs = {
+        "strategy": resolve_config(
+            strategy_cls.Config, spec.overrides.get("strategy", {}), scope="strategy"
+        ),
+        "framework": resolve_config(
+            framework_cls.Config, spec.overrides.get("framework", {}), scope="framework"
+        ),
+        "training": resolve_config(TrainingConfig, training_defaults, scope="training"),
+    }
+    if strategy_cls.unbounded_memory and strategy_cls.reference is None:
+        raise ValueError(f"strategy {spec.strategy!r} asks for unbounded memory but is no reference")
+    return ResolvedTrial(spec, suite, configs)
+
+
+def run_trial(
+    spec: TrialSpec, *, on_task_end: Callable[[TaskEvent], None] | None = None
+) -> dict[str, Any]:
+    """Run the trial and return its record; any exception becomes a failure record."""
+    started = time.perf_counter()
+    resolved = None
+    try:
+        resolved = resolve_trial(spec)
+        return _run(resolved, started, on_task_end)
+    except Exception as error:  # a failing trial must not stop the others
+        return failure_record(spec, resolved, error, time.perf_counter() - started)
+
+
+def _run(
+    resolved: ResolvedTrial, started: float, on_task_end: Callable[[TaskEvent], None] | None
+) -> dict[str, Any]:
+    spec, suite = resolved.spec, resolved.suite
+    torch.set_num_threads(spec.num_threads)
+    _seed_everything(spec.seed)
+    device = torch.device("cpu")
+    stream = stream_for_suite(
+        suite, order_index=spec.order_index, data_root=Path(spec.data_root) if spec.data_root else None
+    )
+    strategy_cls = STRATEGIES.get(spec.strategy)
+    memory = ExemplarMemory(None if strategy_cls.unbounded_memory else suite.exemplar_budget)
+    training: TrainingConfig = resolved.configs["training"]
+
+    def build_model(backbone: str | None = None, weights: str | None = None) -> IncrementalNet:
+        built = create_backbone(
+            backbone or spec.backbone,
+            in_channels=suite.input_shape[0],
+            input_size=suite.input_shape[1],
+            weights=weights,
+        )
+        return IncrementalNet(built.module, built.feature_dim).to(device)
+
+    context = LearnerContext(
+        build_model=build_model,
+        make_strategy=lambda: strategy_cls(resolved.configs["strategy"], memory=memory),
+        fit=Trainer(training, device=device, seed=spec.seed).fit,
+        training=training,
+        device=device,
+    )
+    learner = FRAMEWORKS.get(spec.framework)(resolved.configs["framework"], context=context)
+    outcome = run_protocol(
+        learner, stream, eval_batch_size=training.eval_batch_size, on_task_end=on_task_end
+    )
+    cost = measure_inference_cost(
+        learner.inference_model(),
+        (1, *suite.input_shape),
+        latency_warmup=2 if spec.debug else 10,
+        latency_repeats=5 if spec.debug else 50,
+    )
+    results = asdict(outcome)
+    timing = {
+        "task_wall_time_s": results.pop("task_wall_time_s"),
+        "trial_wall_time_s": time.perf_counter() - started,
+    }
+    results["metrics"] = compute_metrics(
+        outcome.acc_matrix_pct, outcome.task_aware_acc_matrix_pct, outcome.test_samples_per_task
+    )
+    record = _record_header(spec, resolved, status="ok")
+    record["suite"]["split_sha256"] = stream.split_sha256
+    record.update(results=results, inference_cost=cost.to_dict(), timing=timing, error=None)
+    return record
+
+
+def failure_record(
+    spec: TrialSpec, resolved: ResolvedTrial | None, error: BaseException | str, seconds: float
+) -> dict[str, Any]:
+    """A record that says the trial failed and why; it does not count on the leaderboard."""
+    record = _record_header(spec, resolved, status="failed")
+    if isinstance(error, BaseException):
+        details = {
+            "type": type(error).__name__,
+            "message": str(error) or type(error).__name__,
+            "traceback": "".join(traceback.format_exception(error)),
+        }
+    else:
+        details = {"type": "TrialError", "message": error, "traceback": None}
+    record.update(
+        results=None,
+        inference_cost=None,
+        timing={"task_wall_time_s": [], "trial_wall_time_s": seconds},
+        error=details,
+    )
+    return record
+
+
+def _record_header(spec: TrialSpec, resolved: ResolvedTrial | None, *, status: str) -> dict:
+    suite = resolved.suite if resolved else _try_parse(spec.suite_text)
+    order = list(suite.class_orders[spec.order_index]) if suite else []
+    strategy_cls = STRATEGIES.get(spec.strategy) if spec.strategy in STRATEGIES else None
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": resolved.run_id if resolved else _sha256(asdict(spec))[:16],
+        "status": status,
+        "debug": spec.debug,
+        "created_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "suite": {
+            "name": suite.name if suite else "unknown",
+            "version": suite.version if suite else None,
+            "file_sha256": suite.file_sha256 if suite else None,
+            "class_order": order,
+            "class_order_sha256": class_order_sha256(order) if order else None,
+            "order_index": spec.order_index,
+            "num_tasks": suite.num_tasks if suite else None,
+            "classes_per_task": list(suite.classes_per_task) if suite else None,
+            "exemplar_budget": suite.exemplar_budget if suite else None,
+            "primary_metric": suite.primary_metric if suite else None,
+        },
+        "method": {
+            "label": spec.label,
+            "strategy": spec.strategy,
+            "framework": spec.framework,
+            "backbone": spec.backbone,
+            "config": resolved.config_dict if resolved else spec.overrides,
+            "config_sha256": resolved.config_sha256 if resolved else None,
+            "reference": strategy_cls.reference if strategy_cls else None,
+        },
+        "seed": spec.seed,
+        "provenance": {**spec.code_version, **environment()},
+    }
+
+
+def _try_parse(text: str) -> Suite | None:
+    try:
+        return parse_suite(text)
+    except Exception:
+        return None
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _sha256(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Compression frameworks: which model is trained and which serves inference (one file each)."""

@@ -1,0 +1,24 @@
+"""No compression: the model that learns is the model that serves inference."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from harness.adapters import FRAMEWORKS, Framework, LearnerContext, learn_task_with_strategy
+from harness.stream import TaskData
+
+
+@FRAMEWORKS.register("none")
+class NoCompression(Framework):
+    """The plain CL method: one model (the suite's backbone), trained by the strategy."""
+
+    def __init__(self, config: object, *, context: LearnerContext) -> None:
+        super().__init__(config, context=context)
+        self.strategy = context.make_strategy()
+        self.model = context.build_model()
+
+    def learn(self, task: TaskData) -> None:
+        learn_task_with_strategy(self.context, self.model, self.strategy, task)
+
+    def inference_model(self) -> nn.Module:
+        return self.strategy.predictor(self.model)

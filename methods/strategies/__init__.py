@@ -1,0 +1,1 @@
+"""CL strategies: how a model learns the next task (one file each)."""

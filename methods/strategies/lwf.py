@@ -1,0 +1,66 @@
+"""Learning without Forgetting (Li & Hoiem, ECCV 2016 / TPAMI 2017), class-incremental form."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from harness.adapters import STRATEGIES, Strategy
+from harness.incremental_net import IncrementalNet
+from harness.stream import TaskData, TaskInfo
+
+
+@dataclass(frozen=True)
+class LwFConfig:
+    # lambda_kd: weight of the old-class distillation term; 1.0 is Li & Hoiem's lambda_o and
+    # FACIL's default (Masana et al., 2022).
+    lambda_kd: float = 1.0
+    # temperature: 2.0, the value Li & Hoiem use (after Hinton et al., 2015).
+    temperature: float = 2.0
+
+
+def soft_cross_entropy(
+    logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Li & Hoiem's modified cross-entropy: -sum p_teacher^(1/T) log p_student^(1/T), batch mean."""
+    targets = F.softmax(teacher_logits / temperature, dim=1)
+    return -(targets * F.log_softmax(logits / temperature, dim=1)).sum(dim=1).mean()
+
+
+@STRATEGIES.register("lwf")
+class LwF(Strategy):
+    """Cross-entropy on the new task plus distillation of the previous model's old-class logits.
+
+    Deviations from the paper, as in the usual class-incremental port (FACIL's ``lwf``): one
+    shared head over all seen classes instead of task-specific heads (task ids are unknown at
+    test time), cross-entropy over all seen classes, no warm-up stage that trains only the new
+    head, and the previous model is snapshotted whole after each task. No exemplars.
+    """
+
+    Config = LwFConfig
+
+    def __init__(self, config: LwFConfig, **kwargs) -> None:
+        super().__init__(config, **kwargs)
+        self.old_model: IncrementalNet | None = None
+
+    def loss(
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+    ) -> torch.Tensor:
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        if self.old_model is not None:
+            with torch.no_grad():
+                old_logits = self.old_model(x)
+            distill = soft_cross_entropy(
+                logits[:, : task.num_old_classes], old_logits, self.config.temperature
+            )
+            loss = loss + self.config.lambda_kd * distill
+        return loss
+
+    def end_task(self, model: IncrementalNet, task: TaskData) -> None:
+        self.old_model = copy.deepcopy(model).eval()
+        for parameter in self.old_model.parameters():
+            parameter.requires_grad_(False)
