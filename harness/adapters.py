@@ -136,7 +136,7 @@ def learn_task_with_strategy(
     strategy.end_task(model, task)
 
 
-STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", plural="strategies")
 FRAMEWORKS: Registry[type[Framework]] = Registry("framework")
 _discovered = False
 

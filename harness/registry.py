@@ -31,8 +31,9 @@ def did_you_mean(name: str, valid: list[str]) -> str:
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, plural: str | None = None) -> None:
         self.kind = kind
+        self.plural = plural or f"{kind}s"
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -51,7 +52,7 @@ class Registry(Generic[T]):
             valid = self.names()
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}.{did_you_mean(name, valid)} "
-                f"Valid {self.kind}s: {', '.join(valid) or '(none registered)'}."
+                f"Valid {self.plural}: {', '.join(valid) or '(none registered)'}."
             )
         return self._entries[name]
 

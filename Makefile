@@ -1,0 +1,52 @@
+# Two commands do everything on a fresh machine: `make suite` and `make test`.
+# They create .venv, install the project and its pinned torch build, then run.
+
+PYTHON ?= python3
+VENV ?= .venv
+# The torch build to install. These versions lie on this project's machines' disk; on another
+# machine pass any compatible build, e.g. make suite TORCH_SPEC="torch torchvision".
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+SUITE ?= digits-5split
+ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: install suite site test test-all lint clean help
+
+help:
+	@echo "make suite [SUITE=digits-5split] [ARGS='--method lwf --seeds 1']  run a suite, build site/"
+	@echo "make site                                   rebuild site/index.html from results/"
+	@echo "make test                                   run the default test suite"
+	@echo "make test-all                               also the slow tests"
+	@echo "make lint                                   ruff"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+suite: $(STAMP)
+	$(BIN)/cilbench run --suite $(SUITE) $(ARGS)
+
+site: $(STAMP)
+	$(BIN)/cilbench site
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "" $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness methods tests
+	$(BIN)/ruff format --check harness methods tests
+
+clean:
+	rm -rf $(VENV) site/index.html site/plots .pytest_cache

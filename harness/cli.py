@@ -1,0 +1,253 @@
+"""The ``cilbench`` command: run suites, list what is registered, build the leaderboard site."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_TRIALS_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+log = logging.getLogger("cilbench")
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed without a traceback, exit code 2."""
+
+
+def _bad_input_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean "fix your input" (names, configs, suite files, missing data)."""
+    from harness.config import ConfigError
+    from harness.datasets import DatasetUnavailableError
+    from harness.record import RecordExistsError
+    from harness.registry import UnknownNameError
+    from harness.suite import SuiteError
+
+    return (UsageError, UnknownNameError, ConfigError, SuiteError, DatasetUnavailableError,
+            RecordExistsError)  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        return args.handler(args)
+    except _bad_input_errors() as error:
+        print(f"cilbench: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cilbench",
+        description=(
+            "Benchmark harness for low-complexity inference in class-incremental learning. "
+            "Runs CL strategies (finetune, joint, lwf, ...) under compression frameworks "
+            "(none, ...) on versioned suites, writes one JSON record per trial to results/, "
+            "and builds a static leaderboard (accuracy vs. inference GFLOPs) in site/."
+        ),
+        epilog="Start with: cilbench run --suite digits-5split   (offline, CPU, a few minutes)",
+    )
+    sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a suite's trials through Ray Tune and write records")
+    run.add_argument("--suite", default="digits-5split", help="suite name or path to a YAML file")
+    run.add_argument("--method", action="append", metavar="STRATEGY[+FRAMEWORK]",
+                     help="method(s) to run, e.g. lwf or lwf+none (default: the suite's list)")
+    run.add_argument("--backbone", action="append", help="backbone(s) (default: the suite's)")
+    run.add_argument("--seeds", help="comma-separated seeds (default: the suite's)")
+    run.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",
+                     dest="overrides", help="config override, SCOPE is strategy, framework or "
+                     "training, e.g. --set strategy.lambda_kd=2 --set training.epochs=5")
+    run.add_argument("--results", type=Path, default=Path("results"), help="records folder")
+    run.add_argument("--site", type=Path, default=Path("site"), help="leaderboard folder")
+    run.add_argument("--no-site", action="store_true", help="do not rebuild the site afterwards")
+    run.add_argument("--data-root", type=Path, help="where datasets live or download to "
+                     "(default: $CILBENCH_DATA or ~/.cache/cilbench/data)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="rerun trials whose records exist and replace them")
+    run.add_argument("--quick", action="store_true", help="one epoch per task; records are "
+                     "marked debug and the leaderboard leaves them out (for tests)")
+    run.add_argument("--max-concurrent", type=int, help="trials at once (default: as CPUs allow)")
+    run.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) "
+                     "each trial gets (default: 1)")
+    run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    run.add_argument("--address", help="an existing Ray cluster (default: $RAY_ADDRESS, else a "
+                     "local Ray started for this run)")
+    run.set_defaults(handler=command_run)
+
+    lister = sub.add_parser("list", help="list suites, strategies, frameworks, backbones")
+    lister.add_argument("what", nargs="?", default="all",
+                        choices=["all", "suites", "strategies", "frameworks", "backbones",
+                                 "datasets"])  # fmt: skip
+    lister.set_defaults(handler=command_list)
+
+    site = sub.add_parser("site", help="build the static leaderboard from results/ alone")
+    site.add_argument("--results", type=Path, default=Path("results"))
+    site.add_argument("--out", type=Path, default=Path("site"))
+    site.set_defaults(handler=command_site)
+
+    validate = sub.add_parser("validate", help="check every record under results/")
+    validate.add_argument("--results", type=Path, default=Path("results"))
+    validate.set_defaults(handler=command_validate)
+    return parser
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from harness.grid import plan_trials, preflight_data
+
+    plan = plan_trials(
+        suite=args.suite,
+        methods=args.method,
+        backbones=args.backbone,
+        seeds=_parse_seeds(args.seeds),
+        overrides=_parse_overrides(args.overrides),
+        data_root=args.data_root,
+        debug=args.quick,
+        num_threads=args.cpus_per_trial,
+        results_dir=args.results,
+        overwrite=args.overwrite,
+    )
+    for skipped in plan.skipped:
+        log.info("skip %s (record exists; --overwrite to rerun)", skipped)
+    if not plan.specs:
+        log.info("nothing to run: every trial already has a record in %s", args.results)
+        return _build_site_after_run(args, EXIT_OK)
+    preflight_data(plan.suite, args.data_root)
+    return _run_plan(args, plan)
+
+
+def _run_plan(args: argparse.Namespace, plan: Any) -> int:
+    from harness.record import write_record
+    from harness.scheduler import SchedulerOptions, run_grid
+
+    total = len(plan.specs)
+    names = [f"[{i + 1}/{total}] {s.label} ({s.backbone}) seed={s.seed}"
+             for i, s in enumerate(plan.specs)]  # fmt: skip
+    log.info("running %d trial(s) of suite %s v%d through Ray Tune",
+             total, plan.suite.name, plan.suite.version)  # fmt: skip
+    failures: list[str] = []
+
+    def on_task(index: int, event: Any) -> None:
+        log.info("%s task %d/%d: accuracy on seen classes %.1f%% (%.1f s)", names[index],
+                 event.task_index + 1, event.num_tasks, event.acc_seen_pct, event.wall_time_s)
+
+    def on_record(index: int, record: dict[str, Any]) -> None:
+        path = write_record(record, args.results, overwrite=plan.replace[index])
+        if record["status"] == "ok":
+            m, c = record["results"]["metrics"], record["inference_cost"]
+            log.info("%s done in %.1f s: ACC %.1f%%, avg. incremental %.1f%%, %.4f GFLOPs -> %s",
+                     names[index], record["timing"]["trial_wall_time_s"], m["final_acc_pct"],
+                     m["avg_incremental_acc_pct"], c["gflops_per_image"], path)
+        else:
+            failures.append(f"{names[index]}: {record['error']['message']}")
+            log.info("%s FAILED: %s -> %s", names[index], record["error"]["message"], path)
+
+    options = SchedulerOptions(
+        cpus_per_trial=args.cpus_per_trial,
+        max_concurrent=args.max_concurrent,
+        address=args.address,
+        num_cpus=args.num_cpus,
+    )
+    start = time.perf_counter()
+    outcome = run_grid(plan.specs, options, on_record=on_record, on_task=on_task)
+    wall = time.perf_counter() - start
+    trial_times = outcome.trial_wall_s
+    log.info(
+        "grid: %d trial(s) in %.1f s wall (Ray start %.1f s, Tune %.1f s); per trial median "
+        "%.1f s, sum %.1f s", total, wall, outcome.ray_start_s, outcome.tune_wall_s,
+        statistics.median(trial_times), sum(trial_times),
+    )  # fmt: skip
+    code = EXIT_OK
+    if failures:
+        log.error("%d trial(s) failed:\n  %s", len(failures), "\n  ".join(failures))
+        code = EXIT_TRIALS_FAILED
+    return _build_site_after_run(args, code)
+
+
+def _build_site_after_run(args: argparse.Namespace, code: int) -> int:
+    if args.no_site:
+        return code
+    site_code = command_site(argparse.Namespace(results=args.results, out=args.site))
+    return code or site_code
+
+
+def command_list(args: argparse.Namespace) -> int:
+    from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
+    from harness.backbones import BACKBONES
+    from harness.datasets import DATASETS
+    from harness.suite import list_suites
+
+    load_adapters()
+    listings = {
+        "suites": list_suites(),
+        "strategies": STRATEGIES.names(),
+        "frameworks": FRAMEWORKS.names(),
+        "backbones": BACKBONES.names(),
+        "datasets": DATASETS.names(),
+    }
+    for what, names in listings.items():
+        if args.what in ("all", what):
+            print(f"{what}: {', '.join(names)}")
+    return EXIT_OK
+
+
+def command_site(args: argparse.Namespace) -> int:
+    from harness.record import MalformedRecordError, load_records
+    from harness.site import build_site
+
+    try:
+        records = load_records(args.results) if args.results.exists() else []
+    except MalformedRecordError as error:
+        raise UsageError(str(error)) from error
+    index = build_site(records, args.out)
+    log.info("leaderboard: %s (%d record(s))", index, len(records))
+    return EXIT_OK
+
+
+def command_validate(args: argparse.Namespace) -> int:
+    from harness.record import MalformedRecordError, load_records
+
+    if not args.results.exists():
+        raise UsageError(f"{args.results} does not exist")
+    try:
+        records = load_records(args.results)
+    except MalformedRecordError as error:
+        raise UsageError(str(error)) from error
+    failed = sum(r["status"] == "failed" for r in records)
+    print(f"{len(records)} valid record(s) under {args.results} ({failed} failed trial(s))")
+    return EXIT_OK
+
+
+def _parse_seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as error:
+        raise UsageError(f"--seeds takes comma-separated integers, got {text!r}") from error
+
+
+def _parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
+    overrides: dict[str, dict[str, str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        scope, dot, name = key.partition(".")
+        if not sep or not dot or scope not in ("strategy", "framework", "training"):
+            raise UsageError(
+                f"--set {item!r}: expected SCOPE.KEY=VALUE with SCOPE one of strategy, "
+                "framework, training (e.g. --set training.epochs=5)"
+            )
+        overrides.setdefault(scope, {})[name] = value
+    return overrides
+
+
+if __name__ == "__main__":
+    sys.exit(main())

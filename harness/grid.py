@@ -1,0 +1,132 @@
+"""Plan a run: expand a suite's methods x backbones x seeds into trial specs, checked up front.
+
+Every name and config is resolved before Ray starts, so a typo fails in a second with the
+valid names, not minutes later inside a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
+from harness.backbones import BACKBONES
+from harness.datasets import load_dataset
+from harness.provenance import code_version
+from harness.record import find_record
+from harness.suite import MethodEntry, Suite, load_suite
+from harness.trial import TrialSpec, resolve_trial
+
+QUICK_OVERRIDES = {"epochs": 1}  # --quick: a smoke run, marked debug
+
+
+@dataclass
+class TrialPlan:
+    suite: Suite
+    specs: list[TrialSpec] = field(default_factory=list)
+    replace: list[bool] = field(default_factory=list)  # per spec: a record exists and is replaced
+    skipped: list[str] = field(default_factory=list)
+
+
+def parse_method(text: str) -> MethodEntry:
+    """``lwf`` or ``lwf+none``: a strategy, optionally under a framework."""
+    strategy, _, framework = text.partition("+")
+    return MethodEntry(strategy=strategy, framework=framework or "none")
+
+
+def method_label(entry: MethodEntry) -> str:
+    if entry.label:
+        return entry.label
+    return entry.strategy if entry.framework == "none" else f"{entry.strategy}+{entry.framework}"
+
+
+def plan_trials(
+    *,
+    suite: str,
+    methods: Sequence[str] | None = None,
+    backbones: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    data_root: Path | None = None,
+    debug: bool = False,
+    num_threads: int = 1,
+    results_dir: Path = Path("results"),
+    overwrite: bool = False,
+) -> TrialPlan:
+    load_adapters()
+    loaded = load_suite(suite)
+    entries = [parse_method(m) for m in methods] if methods else list(loaded.methods)
+    for entry in entries:  # fail fast, with the valid names
+        STRATEGIES.get(entry.strategy)
+        FRAMEWORKS.get(entry.framework)
+    for name in backbones or ():
+        BACKBONES.get(name)
+    plan = TrialPlan(loaded)
+    code = code_version()
+    for entry in entries:
+        for backbone in _backbones_for(entry, loaded, backbones):
+            BACKBONES.get(backbone)
+            for seed in seeds or loaded.seeds:
+                for order_index in range(len(loaded.class_orders)):
+                    spec = TrialSpec(
+                        suite_text=loaded.text,
+                        strategy=entry.strategy,
+                        framework=entry.framework,
+                        backbone=backbone,
+                        seed=seed,
+                        label=method_label(entry),
+                        order_index=order_index,
+                        overrides=_merge(entry.config, overrides or {}, debug),
+                        data_root=str(data_root) if data_root else None,
+                        debug=debug,
+                        num_threads=num_threads,
+                        code_version=code,
+                    )
+                    _add(plan, spec, results_dir, overwrite)
+    return plan
+
+
+def preflight_data(suite: Suite, data_root: Path | None) -> None:
+    """Load the dataset once on the driver: a missing dataset fails here, with how to get it."""
+    load_dataset(suite.dataset.name, data_root)
+
+
+def _add(plan: TrialPlan, spec: TrialSpec, results_dir: Path, overwrite: bool) -> None:
+    run_id = resolve_trial(spec).run_id  # also validates every config key
+    existing = find_record(results_dir, run_id)
+    if existing is not None and not overwrite and _is_ok(existing):
+        plan.skipped.append(f"{spec.label} ({spec.backbone}) seed={spec.seed}: {existing}")
+        return
+    plan.specs.append(spec)
+    plan.replace.append(existing is not None)  # failed records are retried and replaced
+
+
+def _is_ok(path: Path) -> bool:
+    import json
+
+    try:
+        return json.loads(path.read_text()).get("status") == "ok"
+    except (OSError, ValueError):
+        return False
+
+
+def _backbones_for(
+    entry: MethodEntry, suite: Suite, requested: Sequence[str] | None
+) -> Sequence[str]:
+    if requested:
+        return requested
+    return [entry.backbone] if entry.backbone else suite.backbones
+
+
+def _merge(
+    entry_config: dict[str, dict[str, Any]], cli: dict[str, dict[str, Any]], debug: bool
+) -> dict[str, dict[str, Any]]:
+    """Method entry config <- command-line overrides <- --quick shortcuts."""
+    merged = {scope: dict(values) for scope, values in entry_config.items()}
+    for scope, values in cli.items():
+        merged.setdefault(scope, {}).update(values)
+    if debug:
+        merged.setdefault("training", {}).update(QUICK_OVERRIDES)
+    return merged
