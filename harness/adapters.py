@@ -96,9 +96,14 @@ class LearnerContext:
 
 
 class Framework:
-    """Which model is trained, which model serves inference, and when compression happens."""
+    """Which model is trained, which model serves inference, and when compression happens.
+
+    ``compresses`` promises a cheaper inference model than the plain strategy's; the contract
+    tests hold every such framework to it.
+    """
 
     Config: ClassVar[type] = NoConfig
+    compresses: ClassVar[bool] = False
 
     def __init__(self, config: Any, *, context: LearnerContext) -> None:
         self.config = config

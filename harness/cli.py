@@ -59,28 +59,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a suite's trials through Ray Tune and write records")
     run.add_argument("--suite", default="digits-5split", help="suite name or path to a YAML file")
-    run.add_argument("--method", action="append", metavar="STRATEGY[+FRAMEWORK]",
-                     help="method(s) to run, e.g. lwf or lwf+none (default: the suite's list)")
+    run.add_argument(
+        "--method",
+        action="append",
+        metavar="STRATEGY[+FRAMEWORK]",
+        help="method(s) to run, e.g. lwf or lwf+none (default: the suite's list)",
+    )
     run.add_argument("--backbone", action="append", help="backbone(s) (default: the suite's)")
     run.add_argument("--seeds", help="comma-separated seeds (default: the suite's)")
-    run.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",
-                     dest="overrides", help="config override, SCOPE is strategy, framework or "
-                     "training, e.g. --set strategy.lambda_kd=2 --set training.epochs=5")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SCOPE.KEY=VALUE",
+        dest="overrides",
+        help="config override, SCOPE is strategy, framework or "
+        "training, e.g. --set strategy.lambda_kd=2 --set training.epochs=5",
+    )
     run.add_argument("--results", type=Path, default=Path("results"), help="records folder")
     run.add_argument("--site", type=Path, default=Path("site"), help="leaderboard folder")
     run.add_argument("--no-site", action="store_true", help="do not rebuild the site afterwards")
-    run.add_argument("--data-root", type=Path, help="where datasets live or download to "
-                     "(default: $CILBENCH_DATA or ~/.cache/cilbench/data)")
-    run.add_argument("--overwrite", action="store_true",
-                     help="rerun trials whose records exist and replace them")
-    run.add_argument("--quick", action="store_true", help="one epoch per task; records are "
-                     "marked debug and the leaderboard leaves them out (for tests)")
+    run.add_argument(
+        "--data-root",
+        type=Path,
+        help="where datasets live or download to "
+        "(default: $CILBENCH_DATA or ~/.cache/cilbench/data)",
+    )
+    run.add_argument(
+        "--overwrite", action="store_true", help="rerun trials whose records exist and replace them"
+    )
+    run.add_argument(
+        "--quick",
+        action="store_true",
+        help="one epoch per task; records are "
+        "marked debug and the leaderboard leaves them out (for tests)",
+    )
     run.add_argument("--max-concurrent", type=int, help="trials at once (default: as CPUs allow)")
-    run.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) "
-                     "each trial gets (default: 1)")
+    run.add_argument(
+        "--cpus-per-trial",
+        type=int,
+        default=1,
+        help="CPUs (and torch threads) each trial gets (default: 1)",
+    )
     run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
-    run.add_argument("--address", help="an existing Ray cluster (default: $RAY_ADDRESS, else a "
-                     "local Ray started for this run)")
+    run.add_argument(
+        "--address",
+        help="an existing Ray cluster (default: $RAY_ADDRESS, else a "
+        "local Ray started for this run)",
+    )
     run.set_defaults(handler=command_run)
 
     lister = sub.add_parser("list", help="list suites, strategies, frameworks, backbones")
@@ -136,16 +162,28 @@ def _run_plan(args: argparse.Namespace, plan: Any) -> int:
     failures: list[str] = []
 
     def on_task(index: int, event: Any) -> None:
-        log.info("%s task %d/%d: accuracy on seen classes %.1f%% (%.1f s)", names[index],
-                 event.task_index + 1, event.num_tasks, event.acc_seen_pct, event.wall_time_s)
+        log.info(
+            "%s task %d/%d: accuracy on seen classes %.1f%% (%.1f s)",
+            names[index],
+            event.task_index + 1,
+            event.num_tasks,
+            event.acc_seen_pct,
+            event.wall_time_s,
+        )
 
     def on_record(index: int, record: dict[str, Any]) -> None:
         path = write_record(record, args.results, overwrite=plan.replace[index])
         if record["status"] == "ok":
             m, c = record["results"]["metrics"], record["inference_cost"]
-            log.info("%s done in %.1f s: ACC %.1f%%, avg. incremental %.1f%%, %.4f GFLOPs -> %s",
-                     names[index], record["timing"]["trial_wall_time_s"], m["final_acc_pct"],
-                     m["avg_incremental_acc_pct"], c["gflops_per_image"], path)
+            log.info(
+                "%s done in %.1f s: ACC %.1f%%, avg. incremental %.1f%%, %.4f GFLOPs -> %s",
+                names[index],
+                record["timing"]["trial_wall_time_s"],
+                m["final_acc_pct"],
+                m["avg_incremental_acc_pct"],
+                c["gflops_per_image"],
+                path,
+            )
         else:
             failures.append(f"{names[index]}: {record['error']['message']}")
             log.info("%s FAILED: %s -> %s", names[index], record["error"]["message"], path)

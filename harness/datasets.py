@@ -59,6 +59,22 @@ def load_sklearn_digits(data_root: Path) -> RawDataset:
     return RawDataset(images, digits.target.astype(np.int64), None, None, names)
 
 
+@DATASETS.register("synthetic-blobs")
+def load_synthetic_blobs(data_root: Path) -> RawDataset:
+    """Six classes of noisy 1x8x8 prototypes, 80 images each: tiny and learnable in one epoch.
+
+    For tests and contributors' adapter checks (see ``harness.testing``); never a benchmark.
+    """
+    rng = np.random.RandomState(0)
+    prototypes = rng.uniform(0.0, 1.0, size=(6, 1, 8, 8))
+    labels = np.repeat(np.arange(6), 80)
+    noise = rng.normal(0.0, 0.15, size=(len(labels), 1, 8, 8))
+    images = np.clip(prototypes[labels] + noise, 0.0, 1.0).astype(np.float32)
+    return RawDataset(
+        images, labels.astype(np.int64), None, None, tuple(f"blob{i}" for i in range(6))
+    )
+
+
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",

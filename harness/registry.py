@@ -67,7 +67,8 @@ class Registry(Generic[T]):
 
 
 def discover(package: str, *, entry_point_groups: tuple[str, ...] = ()) -> None:
-    """Import every module under ``package`` and every entry point of the groups (registering them)."""
+    """Import every module under ``package`` and every entry point of the groups: importing
+    is what registers them."""
     root = importlib.import_module(package)
     for module in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
         importlib.import_module(module.name)

@@ -224,5 +224,8 @@ def _check_consistency(suite: Suite, source: str) -> None:
     if not suite.seeds or not suite.backbones or not suite.methods:
         raise SuiteError(f"{source}: seeds, backbones and methods must each list at least one")
     channels = suite.input_shape[0]
-    if len(suite.dataset.normalize_mean) != channels or len(suite.dataset.normalize_std) != channels:
+    if (
+        len(suite.dataset.normalize_mean) != channels
+        or len(suite.dataset.normalize_std) != channels
+    ):
         raise SuiteError(f"{source}: dataset.normalize needs one mean and std per input channel")

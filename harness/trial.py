@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.adapters import FRAMEWORKS, STRATEGIES, LearnerContext, load_adapters
+from harness.adapters import FRAMEWORKS, STRATEGIES, Framework, LearnerContext, load_adapters
 from harness.backbones import create_backbone
 from harness.config import config_to_dict, resolve_config
 from harness.cost import measure_inference_cost
@@ -108,7 +108,9 @@ def resolve_trial(spec: TrialSpec) -> ResolvedTrial:
         "training": resolve_config(TrainingConfig, training_defaults, scope="training"),
     }
     if strategy_cls.unbounded_memory and strategy_cls.reference is None:
-        raise ValueError(f"strategy {spec.strategy!r} asks for unbounded memory but is no reference")
+        raise ValueError(
+            f"strategy {spec.strategy!r} asks for unbounded memory but is no reference"
+        )
     return ResolvedTrial(spec, suite, configs)
 
 
@@ -133,29 +135,12 @@ def _run(
     _seed_everything(spec.seed)
     device = torch.device("cpu")
     stream = stream_for_suite(
-        suite, order_index=spec.order_index, data_root=Path(spec.data_root) if spec.data_root else None
+        suite,
+        order_index=spec.order_index,
+        data_root=Path(spec.data_root) if spec.data_root else None,
     )
-    strategy_cls = STRATEGIES.get(spec.strategy)
-    memory = ExemplarMemory(None if strategy_cls.unbounded_memory else suite.exemplar_budget)
+    learner, _ = build_learner(resolved, device=device)
     training: TrainingConfig = resolved.configs["training"]
-
-    def build_model(backbone: str | None = None, weights: str | None = None) -> IncrementalNet:
-        built = create_backbone(
-            backbone or spec.backbone,
-            in_channels=suite.input_shape[0],
-            input_size=suite.input_shape[1],
-            weights=weights,
-        )
-        return IncrementalNet(built.module, built.feature_dim).to(device)
-
-    context = LearnerContext(
-        build_model=build_model,
-        make_strategy=lambda: strategy_cls(resolved.configs["strategy"], memory=memory),
-        fit=Trainer(training, device=device, seed=spec.seed).fit,
-        training=training,
-        device=device,
-    )
-    learner = FRAMEWORKS.get(spec.framework)(resolved.configs["framework"], context=context)
     outcome = run_protocol(
         learner, stream, eval_batch_size=training.eval_batch_size, on_task_end=on_task_end
     )
@@ -177,6 +162,36 @@ def _run(
     record["suite"]["split_sha256"] = stream.split_sha256
     record.update(results=results, inference_cost=cost.to_dict(), timing=timing, error=None)
     return record
+
+
+def build_learner(
+    resolved: ResolvedTrial, *, device: torch.device
+) -> tuple[Framework, ExemplarMemory]:
+    """The framework (wrapping its strategy) for a resolved trial, and the exemplar memory the
+    harness gave it (unbounded only for reference strategies)."""
+    spec, suite = resolved.spec, resolved.suite
+    strategy_cls = STRATEGIES.get(spec.strategy)
+    memory = ExemplarMemory(None if strategy_cls.unbounded_memory else suite.exemplar_budget)
+    training: TrainingConfig = resolved.configs["training"]
+
+    def build_model(backbone: str | None = None, weights: str | None = None) -> IncrementalNet:
+        built = create_backbone(
+            backbone or spec.backbone,
+            in_channels=suite.input_shape[0],
+            input_size=suite.input_shape[1],
+            weights=weights,
+        )
+        return IncrementalNet(built.module, built.feature_dim).to(device)
+
+    context = LearnerContext(
+        build_model=build_model,
+        make_strategy=lambda: strategy_cls(resolved.configs["strategy"], memory=memory),
+        fit=Trainer(training, device=device, seed=spec.seed).fit,
+        training=training,
+        device=device,
+    )
+    learner = FRAMEWORKS.get(spec.framework)(resolved.configs["framework"], context=context)
+    return learner, memory
 
 
 def failure_record(
