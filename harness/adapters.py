@@ -66,6 +66,10 @@ class Strategy:
             return task.train
         return Split.concat([task.train, self.memory.as_split()])
 
+    def sample_weights(self, data: Split, task: TaskInfo) -> torch.Tensor | None:
+        """Per-sample weights for drawing batches from ``data`` (None: plain shuffling)."""
+        return None
+
     def loss(
         self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
     ) -> torch.Tensor:
@@ -88,11 +92,12 @@ class LearnerContext:
     frameworks differ in what they train, not in how many steps they get.
     """
 
-    build_model: Callable[..., IncrementalNet]
+    build_model: Callable[..., IncrementalNet]  # (backbone=None) -> suite backbone, suite weights
     make_strategy: Callable[[], Strategy]
-    fit: Callable[..., None]
+    fit: Callable[..., None]  # harness.training.Trainer.fit
     training: TrainingConfig
     device: torch.device
+    input_shape: tuple[int, ...]  # one image, batch dimension included: (1, C, H, W)
 
 
 class Framework:
@@ -114,6 +119,10 @@ class Framework:
 
     def inference_model(self) -> nn.Module:
         raise NotImplementedError
+
+    def report(self) -> dict[str, Any]:
+        """Framework facts for the record (e.g. achieved pruning, teacher cost and time)."""
+        return {}
 
 
 def learn_task_with_strategy(
@@ -137,7 +146,8 @@ def learn_task_with_strategy(
         loss = strategy.loss(m, x, y, task.info)
         return loss if extra_loss is None else loss + extra_loss(m, x, y)
 
-    context.fit(model, strategy.training_data(task), loss_fn)
+    data = strategy.training_data(task)
+    context.fit(model, data, loss_fn, sample_weights=strategy.sample_weights(data, task.info))
     strategy.end_task(model, task)
 
 

@@ -26,10 +26,10 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
     from harness.datasets import DatasetUnavailableError
     from harness.record import RecordExistsError
     from harness.registry import UnknownNameError
-    from harness.suite import SuiteError
+    from harness.suite import CheckpointHashError, SuiteError
 
     return (UsageError, UnknownNameError, ConfigError, SuiteError, DatasetUnavailableError,
-            RecordExistsError)  # fmt: skip
+            RecordExistsError, CheckpointHashError)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

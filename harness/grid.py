@@ -89,8 +89,11 @@ def plan_trials(
 
 
 def preflight_data(suite: Suite, data_root: Path | None) -> None:
-    """Load the dataset once on the driver: a missing dataset fails here, with how to get it."""
+    """Load the dataset and check the checkpoints once on the driver: missing data or a wrong
+    checkpoint fails here, in a second, with how to fix it."""
     load_dataset(suite.dataset.name, data_root)
+    for weights in suite.weights.values():
+        weights.verified_path()
 
 
 def _add(plan: TrialPlan, spec: TrialSpec, results_dir: Path, overwrite: bool) -> None:

@@ -20,7 +20,7 @@ from harness.registry import UnknownNameError, did_you_mean
 SUITE_KEYS = {
     "name", "version", "description", "dataset", "input_shape", "num_classes",
     "classes_per_task", "class_orders", "exemplar_budget", "backbones", "seeds",
-    "primary_metric", "training", "methods",
+    "primary_metric", "training", "methods", "weights",
 }  # fmt: skip
 DATASET_KEYS = {"name", "val_fraction", "test_fraction", "split_seed", "max_train_per_class",
                 "normalize"}  # fmt: skip
@@ -29,6 +29,10 @@ METHOD_KEYS = {"strategy", "framework", "label", "backbone", "config"}
 
 class SuiteError(ValueError):
     """A suite file that is malformed or inconsistent; the message says what to fix."""
+
+
+class CheckpointHashError(RuntimeError):
+    """A suite's pre-trained checkpoint is missing or its bytes do not match its sha256."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,34 @@ class MethodEntry:
     label: str | None = None
     backbone: str | None = None
     config: dict[str, dict[str, Any]] = field(default_factory=dict)  # strategy/framework/training
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Pre-trained weights a backbone starts from in this suite: a checkpoint and its sha256."""
+
+    path: str  # relative to the repository root, or absolute
+    sha256: str
+
+    def resolved_path(self) -> Path:
+        path = Path(self.path)
+        return path if path.is_absolute() else Path(__file__).resolve().parents[1] / path
+
+    def verified_path(self) -> str:
+        """The checkpoint's path once its bytes match the stored sha256 (else a clear error)."""
+        path = self.resolved_path()
+        if not path.is_file():
+            raise CheckpointHashError(
+                f"pre-trained checkpoint {path} is missing: restore the committed file or "
+                "rebuild it with `cilbench pretrain`"
+            )
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != self.sha256:
+            raise CheckpointHashError(
+                f"{path} has sha256 {digest}, but the suite expects {self.sha256}: restore the "
+                "committed file, or rebuild it with `cilbench pretrain` and store the new hash"
+            )
+        return str(path)
 
 
 @dataclass(frozen=True)
@@ -69,6 +101,7 @@ class Suite:
     primary_metric: str
     training: dict[str, Any]
     methods: tuple[MethodEntry, ...]
+    weights: dict[str, WeightsSpec]  # backbone name -> pre-trained checkpoint
     file_sha256: str
     text: str  # the exact file text: trials on other machines parse this, not a path
 
@@ -117,7 +150,8 @@ def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
         raise SuiteError(f"{source}: not valid YAML: {error}") from error
     if not isinstance(raw, dict):
         raise SuiteError(f"{source}: a suite file must be a mapping of keys")
-    _check_keys(raw, SUITE_KEYS, source, required=SUITE_KEYS - {"description", "training"})
+    _check_keys(raw, SUITE_KEYS, source,
+                required=SUITE_KEYS - {"description", "training", "weights"})  # fmt: skip
     _check_keys(raw["dataset"], DATASET_KEYS, f"{source}: dataset", required={"name"})
     dataset = _parse_dataset(raw["dataset"], source)
     suite = Suite(
@@ -135,6 +169,7 @@ def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
         primary_metric=str(raw["primary_metric"]),
         training=dict(raw.get("training") or {}),
         methods=tuple(_parse_method(m, source) for m in raw["methods"]),
+        weights=_parse_weights(raw.get("weights") or {}, source),
         file_sha256=hashlib.sha256(text.encode()).hexdigest(),
         text=text,
     )
@@ -191,6 +226,18 @@ def _parse_class_orders(raw: Any, num_classes: int, source: str) -> tuple[tuple[
             )
         orders.append(tuple(order))
     return tuple(orders)
+
+
+def _parse_weights(raw: Any, source: str) -> dict[str, WeightsSpec]:
+    """``{backbone: {path, sha256}}``; the hash is checked when the checkpoint is loaded."""
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{source}: weights must map backbone names to {{path, sha256}}")
+    weights = {}
+    for backbone, entry in raw.items():
+        _check_keys(entry, {"path", "sha256"}, f"{source}: weights.{backbone}",
+                    required={"path", "sha256"})  # fmt: skip
+        weights[str(backbone)] = WeightsSpec(str(entry["path"]), str(entry["sha256"]))
+    return weights
 
 
 def _parse_method(raw: Any, source: str) -> MethodEntry:

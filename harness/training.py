@@ -46,9 +46,15 @@ class Trainer:
         epochs: int | None = None,
         parameters: list[nn.Parameter] | None = None,
         after_backward: Callable[[nn.Module], None] | None = None,
+        sample_weights: torch.Tensor | None = None,
     ) -> None:
-        """Train ``model`` in place. ``after_backward`` runs between backward and step
-        (e.g. the L1 penalty on BatchNorm scales of Network Slimming)."""
+        """Train ``model`` in place.
+
+        ``after_backward`` runs between backward and step (e.g. the L1 penalty on BatchNorm
+        scales of Network Slimming). ``sample_weights`` (one per sample) switches from
+        shuffled epochs to weighted sampling with replacement, the same number of samples per
+        epoch (e.g. balanced replay of exemplars).
+        """
         cfg = self.config
         epochs = cfg.epochs if epochs is None else epochs
         params = [p for p in (parameters or model.parameters()) if p.requires_grad]
@@ -61,7 +67,7 @@ class Trainer:
         )
         model.train()
         for _ in range(epochs):
-            order = torch.randperm(len(data), generator=self.generator)
+            order = self._epoch_order(len(data), sample_weights)
             for start in range(0, len(data), cfg.batch_size):
                 batch = order[start : start + cfg.batch_size]
                 if len(batch) < 2 and len(data) >= 2:
@@ -76,3 +82,12 @@ class Trainer:
                 optimizer.step()
                 scheduler.step()
         model.eval()
+
+    def _epoch_order(self, size: int, sample_weights: torch.Tensor | None) -> torch.Tensor:
+        if sample_weights is None:
+            return torch.randperm(size, generator=self.generator)
+        if sample_weights.shape != (size,) or bool((sample_weights < 0).any()):
+            raise ValueError(f"sample_weights must be {size} non-negative numbers")
+        return torch.multinomial(
+            sample_weights.double(), size, replacement=True, generator=self.generator
+        )

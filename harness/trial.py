@@ -161,6 +161,7 @@ def _run(
     record = _record_header(spec, resolved, status="ok")
     record["suite"]["split_sha256"] = stream.split_sha256
     record.update(results=results, inference_cost=cost.to_dict(), timing=timing, error=None)
+    record["framework_report"] = learner.report()
     return record
 
 
@@ -174,12 +175,14 @@ def build_learner(
     memory = ExemplarMemory(None if strategy_cls.unbounded_memory else suite.exemplar_budget)
     training: TrainingConfig = resolved.configs["training"]
 
-    def build_model(backbone: str | None = None, weights: str | None = None) -> IncrementalNet:
+    def build_model(backbone: str | None = None) -> IncrementalNet:
+        """A fresh model: the backbone (default: the trial's) with the suite's weights for it."""
+        name = backbone or spec.backbone
         built = create_backbone(
-            backbone or spec.backbone,
+            name,
             in_channels=suite.input_shape[0],
             input_size=suite.input_shape[1],
-            weights=weights,
+            weights=suite.weights[name].verified_path() if name in suite.weights else None,
         )
         return IncrementalNet(built.module, built.feature_dim).to(device)
 
@@ -189,6 +192,7 @@ def build_learner(
         fit=Trainer(training, device=device, seed=spec.seed).fit,
         training=training,
         device=device,
+        input_shape=(1, *suite.input_shape),
     )
     learner = FRAMEWORKS.get(spec.framework)(resolved.configs["framework"], context=context)
     return learner, memory
