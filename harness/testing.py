@@ -1,7 +1,7 @@
 """Shared test fixtures: a tiny in-memory suite that contributors' adapter tests can reuse.
 
 ``tiny_suite()`` runs any registered strategy x framework end to end on a CPU in about a
-second: 6 synthetic classes in 3 tasks, the small compact CNN, five short epochs per task.
+second: 6 synthetic classes in 3 tasks, the compact CNN, five short epochs per task.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class_orders:
   - order: {TINY_CLASS_ORDER}
     sha256: {class_order_sha256(TINY_CLASS_ORDER)}
 exemplar_budget: 12
-backbones: [compact_cnn_small]
+backbones: [compact_cnn]
 seeds: [1, 2]
 primary_metric: final_acc_pct
 training:
