@@ -61,10 +61,14 @@ class Strategy:
         """Called after the head has grown for ``task`` and before training on it."""
 
     def training_data(self, task: TaskData) -> Split:
-        """What to train on: the task's data plus whatever the memory holds."""
-        if len(self.memory) == 0:
-            return task.train
-        return Split.concat([task.train, self.memory.as_split()])
+        """What to train on: the task's data plus the memory's exemplars of earlier classes.
+
+        Exemplars of the current task's classes are left out: a memory shared with another
+        strategy instance (a KD framework's teacher) may already hold them, and they are in
+        ``task.train`` anyway.
+        """
+        old = self.memory.as_split(range(task.info.num_old_classes))
+        return task.train if old is None else Split.concat([task.train, old])
 
     def sample_weights(self, data: Split, task: TaskInfo) -> torch.Tensor | None:
         """Per-sample weights for drawing batches from ``data`` (None: plain shuffling)."""
@@ -93,6 +97,7 @@ class LearnerContext:
     """
 
     build_model: Callable[..., IncrementalNet]  # (backbone=None) -> suite backbone, suite weights
+    backbone: str  # the trial's backbone: what build_model() builds by default
     make_strategy: Callable[[], Strategy]
     fit: Callable[..., None]  # harness.training.Trainer.fit
     training: TrainingConfig
@@ -125,29 +130,58 @@ class Framework:
         return {}
 
 
-def learn_task_with_strategy(
+def start_task(
+    context: LearnerContext, model: IncrementalNet, strategy: Strategy, task: TaskData
+) -> None:
+    """Grow the head for the task's classes and let the strategy prepare (once per task)."""
+    model.add_classes(len(task.info.classes))
+    model.to(context.device)
+    strategy.begin_task(model, task.info)
+
+
+def train_on_task(
     context: LearnerContext,
     model: IncrementalNet,
     strategy: Strategy,
     task: TaskData,
     *,
     extra_loss: LossFn | None = None,
+    epochs: int | None = None,
+    after_backward: Callable[[nn.Module], None] | None = None,
 ) -> None:
-    """The common sequence every framework reuses: grow the head, train, let the strategy finish.
+    """One training stage on the strategy's data with the strategy's loss.
 
     ``extra_loss`` adds a framework's term (e.g. distillation from a teacher) to the
-    strategy's loss on the same batch.
+    strategy's loss on the same batch; ``epochs`` (default: the suite's) and
+    ``after_backward`` (e.g. a sparsity penalty) go to the harness's training loop.
     """
-    model.add_classes(len(task.info.classes))
-    model.to(context.device)
-    strategy.begin_task(model, task.info)
 
     def loss_fn(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = strategy.loss(m, x, y, task.info)
         return loss if extra_loss is None else loss + extra_loss(m, x, y)
 
     data = strategy.training_data(task)
-    context.fit(model, data, loss_fn, sample_weights=strategy.sample_weights(data, task.info))
+    context.fit(
+        model,
+        data,
+        loss_fn,
+        epochs=epochs,
+        after_backward=after_backward,
+        sample_weights=strategy.sample_weights(data, task.info),
+    )
+
+
+def learn_task_with_strategy(
+    context: LearnerContext,
+    model: IncrementalNet,
+    strategy: Strategy,
+    task: TaskData,
+    **training: Any,
+) -> None:
+    """The plain sequence: ``start_task``, ``train_on_task`` (with ``training`` options), then
+    the strategy's ``end_task``. Frameworks that need a step in between call the parts."""
+    start_task(context, model, strategy, task)
+    train_on_task(context, model, strategy, task, **training)
     strategy.end_task(model, task)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 from harness.stream import Split
@@ -49,8 +51,23 @@ class ExemplarMemory:
     def get(self, label: int) -> torch.Tensor:
         return self._per_class[label]
 
-    def as_split(self) -> Split:
-        labels = self.classes
+    def shrink_to(self, quota: int, *, keep: Iterable[int] = ()) -> None:
+        """Cut every class except ``keep`` to its first ``quota`` exemplars.
+
+        Strategies store each class's exemplars in priority order (herding or random), so the
+        head of a set is the set a smaller quota would have chosen; shrinking first frees the
+        slots new classes need.
+        """
+        kept = set(keep)
+        for label in self.classes:
+            if label not in kept and len(self._per_class[label]) > quota:
+                self._per_class[label] = self._per_class[label][:quota]
+
+    def as_split(self, classes: Iterable[int] | None = None) -> Split | None:
+        """The stored exemplars (of ``classes`` only, if given) as one split; None if empty."""
+        labels = self.classes if classes is None else [c for c in self.classes if c in set(classes)]
+        if not labels:
+            return None
         xs = [self._per_class[c] for c in labels]
         ys = [torch.full((len(x),), c, dtype=torch.int64) for c, x in zip(labels, xs, strict=True)]
         return Split(torch.cat(xs), torch.cat(ys))

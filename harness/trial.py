@@ -188,6 +188,7 @@ def build_learner(
 
     context = LearnerContext(
         build_model=build_model,
+        backbone=spec.backbone,
         make_strategy=lambda: strategy_cls(resolved.configs["strategy"], memory=memory),
         fit=Trainer(training, device=device, seed=spec.seed).fit,
         training=training,

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from harness import datasets
+from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.cli import EXIT_BAD_INPUT, main
 from harness.testing import TINY_SUITE_YAML
+
+load_adapters()
 
 BROKEN_METHOD = """\
   - strategy: lwf
@@ -80,8 +83,8 @@ def test_rerun_skips_trials_that_have_records(grid_run) -> None:
     "args, expected",
     [
         (["--suite", "nope"], "Valid suites: digits-5split, fmnist-5split"),
-        (["--method", "nope"], "Valid strategies: finetune, joint, lwf"),
-        (["--method", "lwf+nope"], "Valid frameworks: none"),
+        (["--method", "nope"], "Valid strategies: " + ", ".join(STRATEGIES.names())),
+        (["--method", "lwf+nope"], "Valid frameworks: " + ", ".join(FRAMEWORKS.names())),
         (["--method", "lfw"], 'Did you mean "lwf"'),
         (["--backbone", "resnet"], "Valid backbones:"),
         (["--set", "strategy.lamda_kd=2", "--method", "lwf"], 'Did you mean "lambda_kd"'),
@@ -125,4 +128,4 @@ def test_help_and_list(capsys) -> None:
     assert info.value.code == 0
     assert "run" in capsys.readouterr().out
     assert main(["list", "strategies"]) == 0
-    assert capsys.readouterr().out.strip() == "strategies: finetune, joint, lwf"
+    assert capsys.readouterr().out.strip() == "strategies: " + ", ".join(STRATEGIES.names())

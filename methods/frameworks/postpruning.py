@@ -1,0 +1,141 @@
+"""Post-pruning (arXiv 2505.08327, pruning-based framework): the full model learns, a pruned copy
+serves.
+
+After every task a copy of the full model is pruned by BatchNorm scale (Network Slimming, Liu et
+al., ICCV 2017; ``harness.pruning``) and briefly fine-tuned; that copy alone is evaluated and
+costed, while the full model goes on learning the next task.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.adapters import FRAMEWORKS, Framework, LearnerContext, learn_task_with_strategy
+from harness.incremental_net import IncrementalNet
+from harness.pruning import PruningSummary, bn_scale_l1, check_ratio, prune_channels
+from harness.stream import Split, TaskData
+
+
+@dataclass(frozen=True)
+class PostPruningConfig:
+    # ratio: fraction of prunable channels removed (harness.pruning.prune_channels); 0.4 is
+    # the paper's headline pruning ratio.
+    ratio: float = 0.4
+    # sparsity: lambda of the L1 penalty on BN scales while the full model learns; 1e-4 is
+    # Network Slimming's value for VGG-style networks (Liu et al., 2017, Sec. 5.2).
+    sparsity: float = 1e-4
+    # finetune_epochs: fine-tuning of each pruned copy; None means a third of the suite's
+    # training.epochs (at least 1). Our choice (the paper gives no count for our suites): it
+    # recurs after every task, so a third keeps the run within 4/3 of the plain method's
+    # training. On digits-5split (joint, seed 1) 0 epochs gave ACC 13.5%, 5 (the default)
+    # 99.3% and 15 98.7%, against 98.7% unpruned: brief fine-tuning is needed and enough.
+    finetune_epochs: int | None = None
+    # distill_weight / temperature: the distillation term from the full model in the copy's
+    # fine-tuning loss; 1.0 and 2.0 are the harness's LwF defaults (Li & Hoiem's lambda_o and
+    # T, after Hinton et al., 2015), so the two distillations read alike.
+    distill_weight: float = 1.0
+    temperature: float = 2.0
+
+
+@FRAMEWORKS.register("postpruning")
+class PostPruning(Framework):
+    """Post-pruning of Liu, Huttunen & Honkala (arXiv 2505.08327), on any CL strategy.
+
+    Per task:
+    1. the CL strategy learns the task on the full model, as in the plain method, plus the
+       BN-scale L1 penalty (``sparsity``) in every step: Network Slimming prunes by |gamma|,
+       which only separates channels after sparsity training;
+    2. a deep copy of the full model is pruned to ``ratio`` (global |gamma| ranking);
+    3. the copy is fine-tuned for ``finetune_epochs`` on the data the full model just trained
+       on (``strategy.training_data(task)``: the task's data plus the exemplar memory as it
+       stood during training) with cross-entropy over all seen classes plus
+       ``distill_weight`` x Hinton's distillation (KL at ``temperature``, scaled by T^2) from
+       the full model's logits over all seen classes.
+    ``strategy.predictor(copy)`` serves inference.
+
+    Why this fine-tuning loss rather than the strategy's: the full model is the best teacher
+    there is for all seen classes (it is what the copy is a compression of), and the loss
+    touches no strategy state. Calling the strategy's hooks on the copy would mutate state that
+    belongs to the full model's learning (LwF's old-model snapshot, iCaRL's exemplars in the
+    shared memory), and a second strategy instance would still share that memory. Only
+    ``training_data``, ``sample_weights`` and ``predictor`` are called for the copy.
+
+    Deviations: the paper's full models are pre-trained; here the suite decides. The extra
+    fine-tuning fits draw batch orders from the trial's one generator, so the full model's
+    batch order differs from the plain method's (same seed, same record). ``predictor`` must
+    derive everything from the model it gets (e.g. class means from the copy's features).
+    """
+
+    Config = PostPruningConfig
+    compresses = True
+
+    def __init__(self, config: PostPruningConfig, *, context: LearnerContext) -> None:
+        super().__init__(config, context=context)
+        check_ratio(config.ratio)
+        self.strategy = context.make_strategy()
+        self.model = context.build_model()
+        self.pruned: IncrementalNet | None = None
+        self.pruning_per_task: list[PruningSummary] = []
+
+    def learn(self, task: TaskData) -> None:
+        # The data the full model trains on, read before end_task updates the memory.
+        data = self.strategy.training_data(task)
+        learn_task_with_strategy(self.context, self.model, self.strategy, task,
+                                 after_backward=bn_scale_l1(self.config.sparsity))  # fmt: skip
+        self.pruned = self._pruned_copy(task, data)
+
+    def _pruned_copy(self, task: TaskData, data: Split) -> IncrementalNet:
+        cfg, ctx = self.config, self.context
+        teacher = self.model.eval()
+        student = copy.deepcopy(teacher)
+        # Zeros: tracing and FLOP counting need a shape, not values, nor the global RNG.
+        example = torch.zeros(ctx.input_shape, device=ctx.device)
+        self.pruning_per_task.append(
+            prune_channels(student, ratio=cfg.ratio, example_inputs=example)
+        )
+        temperature = cfg.temperature
+
+        def loss_fn(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            logits = m(x)
+            with torch.no_grad():
+                teacher_logits = teacher(x)
+            distill = F.kl_div(
+                F.log_softmax(logits / temperature, dim=1),
+                F.log_softmax(teacher_logits / temperature, dim=1),
+                log_target=True,
+                reduction="batchmean",
+            )
+            return F.cross_entropy(logits, y) + cfg.distill_weight * temperature**2 * distill
+
+        ctx.fit(
+            student,
+            data,
+            loss_fn,
+            epochs=self._finetune_epochs(),
+            sample_weights=self.strategy.sample_weights(data, task.info),
+        )
+        return student
+
+    def _finetune_epochs(self) -> int:
+        configured = self.config.finetune_epochs
+        return max(1, self.context.training.epochs // 3) if configured is None else configured
+
+    def inference_model(self) -> nn.Module:
+        if self.pruned is None:
+            raise RuntimeError("no task learned yet: the pruned model exists after learn()")
+        return self.strategy.predictor(self.pruned)
+
+    def report(self) -> dict[str, Any]:
+        """Achieved pruning of each task's copy (network incl. head, batch 1); the last serves."""
+        per_task = [summary.to_dict() for summary in self.pruning_per_task]
+        return {
+            "pruning": per_task[-1] if per_task else None,
+            "pruning_per_task": per_task,
+            "finetune_epochs": self._finetune_epochs(),
+        }

@@ -1,0 +1,189 @@
+"""iCaRL: Incremental Classifier and Representation Learning (Rebuffi et al., CVPR 2017)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.adapters import STRATEGIES, Strategy
+from harness.exemplars import ExemplarMemory
+from harness.incremental_net import ClassifierHead, IncrementalNet
+from harness.stream import TaskData, TaskInfo
+
+
+@dataclass(frozen=True)
+class ICaRLConfig:
+    # lambda_kd: weight of the sigmoid distillation term. iCaRL's loss has no trade-off
+    # (Rebuffi et al., 2017, Alg. 3), i.e. 1.0; FACIL's ``icarl`` default ``lamb=1`` (Masana et
+    # al., 2022) is the same.
+    lambda_kd: float = 1.0
+    # feature_batch_size: images per forward pass when extracting features for herding and class
+    # means; a memory knob only (results do not depend on it beyond float rounding).
+    feature_batch_size: int = 256
+
+
+@STRATEGIES.register("icarl")
+class ICaRL(Strategy):
+    """iCaRL: herding exemplars, distillation of old-class outputs, nearest-mean-of-exemplars.
+
+    - Exemplars: after each task the memory's fixed total budget is split evenly,
+      ``budget // seen_classes`` per class; old classes keep the first entries of their herding
+      order (Alg. 5) and each new class gets a herding-ordered set (Alg. 4), chosen with the
+      just-trained model on L2-normalised features.
+    - Training: the task's data plus the exemplars of old classes.
+    - Inference: nearest mean of exemplars (Alg. 1), from the model handed to ``predictor``.
+
+    Deviations from the paper:
+    - Loss (the FACIL port, Masana et al., 2022): softmax cross-entropy over all seen classes
+      for classification instead of per-class sigmoid binary cross-entropy on one-hot targets;
+      the distillation term stays iCaRL's: binary cross-entropy between the current model's
+      and the previous model's sigmoid outputs on every old class, summed over old classes.
+      The summed-sigmoid classification of the paper needs its large learning rate (2.0 in
+      the original code); the harness gives every method the same optimiser.
+    - Herding excludes already chosen samples (as FACIL and PyCIL do), so each exemplar set
+      holds distinct images; the class mean it approximates is the mean of the normalised
+      features, not re-normalised.
+    - Class means use the exemplars only, without the horizontally flipped copies of the
+      original code: the harness has no augmentation and digits are not flip-symmetric.
+    - The old model is kept and re-run on each batch rather than its outputs stored once
+      before training (as FACIL does); identical without augmentation.
+    """
+
+    Config = ICaRLConfig
+
+    def __init__(self, config: ICaRLConfig, *, memory: ExemplarMemory) -> None:
+        super().__init__(config, memory=memory)
+        self.old_model: IncrementalNet | None = None
+
+    def loss(
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+    ) -> torch.Tensor:
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        old = task.num_old_classes
+        if self.old_model is not None and old > 0:
+            with torch.no_grad():
+                targets = torch.sigmoid(self.old_model(x)[:, :old])
+            # Sum over old classes, mean over the batch (FACIL): one BCE term per old class.
+            distill = F.binary_cross_entropy_with_logits(
+                logits[:, :old], targets, reduction="sum"
+            ) / len(x)
+            loss = loss + self.config.lambda_kd * distill
+        return loss
+
+    def end_task(self, model: IncrementalNet, task: TaskData) -> None:
+        quota = self.memory.quota_per_class(task.info.num_seen_classes)
+        if quota < 1:
+            raise ValueError(
+                f"iCaRL needs at least one exemplar per class, but the budget of "
+                f"{self.memory.budget} spread over {task.info.num_seen_classes} classes gives "
+                f"{quota}: raise the suite's exemplar_budget"
+            )
+        self.memory.shrink_to(quota, keep=task.info.classes)
+        batch = self.config.feature_batch_size
+        for label in task.info.classes:
+            images = task.train.x[task.train.y == label]
+            features = extract_features(model, images, batch_size=batch)
+            self.memory.store(label, images[herding_order(features, min(quota, len(images)))])
+        self.old_model = copy.deepcopy(model).eval()
+        for parameter in self.old_model.parameters():
+            parameter.requires_grad_(False)
+
+    def predictor(self, model: IncrementalNet) -> nn.Module:
+        labels = range(model.num_classes)
+        missing = [c for c in labels if c not in self.memory.classes]
+        if missing:
+            raise RuntimeError(
+                f"iCaRL's nearest-mean classifier needs exemplars of every seen class, but the "
+                f"memory has none for classes {missing}: call predictor() after end_task()"
+            )
+        batch = self.config.feature_batch_size
+        means = torch.stack(
+            [
+                F.normalize(
+                    extract_features(model, self.memory.get(c), batch_size=batch).mean(0), dim=0
+                )
+                for c in labels
+            ]
+        )
+        classifier = NearestMeanClassifier(model.backbone, means)
+        # The module shares the backbone: mirror its mode so callers that restore the
+        # predictor's mode after evaluating (harness.protocol) leave the backbone as it was.
+        return classifier.train(model.training)
+
+
+class NearestMeanHead(ClassifierHead):
+    """Scores = minus the Euclidean distance from the L2-normalised feature to each class mean.
+
+    The means are fixed numbers stored with the model, like a linear head's weights, so they
+    are a (frozen) parameter of a ``ClassifierHead``: the harness counts them as head
+    parameters (``num_classes x feature_dim``), and "params without head" is the backbone.
+    """
+
+    def __init__(self, means: torch.Tensor) -> None:
+        super().__init__()
+        self.means = nn.Parameter(means.detach().clone(), requires_grad=False)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # torch.cdist, which harness.cost has a FLOP formula for: the distances are charged.
+        return -torch.cdist(F.normalize(features, dim=1), self.means)
+
+
+class NearestMeanClassifier(nn.Module):
+    """iCaRL's inference path (Alg. 1): backbone features, then the nearest class mean."""
+
+    def __init__(self, backbone: nn.Module, means: torch.Tensor) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = NearestMeanHead(means)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def herding_order(features: torch.Tensor, count: int) -> torch.Tensor:
+    """Indices of ``count`` distinct rows chosen greedily by herding (iCaRL Alg. 4).
+
+    Step k picks the sample that brings the mean of the k chosen L2-normalised features
+    closest to the class mean, so every prefix is itself a herding selection (which is why
+    truncating a set, Alg. 5, is correct). Ties go to the lowest index: deterministic.
+    """
+    if not 0 <= count <= len(features):
+        raise ValueError(f"cannot choose {count} of {len(features)} samples")
+    # float64: nearly equal candidates must not swap order through rounding noise.
+    normalised = F.normalize(features.detach().double(), dim=1)
+    class_mean = normalised.mean(0)
+    chosen_sum = torch.zeros_like(class_mean)
+    available = torch.ones(len(normalised), dtype=torch.bool, device=normalised.device)
+    order = []
+    for k in range(1, count + 1):
+        distance = (class_mean - (chosen_sum + normalised) / k).norm(dim=1)
+        distance[~available] = torch.inf
+        index = int(distance.argmin())
+        order.append(index)
+        available[index] = False
+        chosen_sum += normalised[index]
+    return torch.tensor(order, dtype=torch.int64)
+
+
+@torch.no_grad()
+def extract_features(
+    model: IncrementalNet, images: torch.Tensor, *, batch_size: int
+) -> torch.Tensor:
+    """Backbone features of ``images`` in eval mode (BatchNorm statistics frozen), on the CPU."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        return torch.cat(
+            [
+                model.features(images[i : i + batch_size].to(device)).cpu()
+                for i in range(0, len(images), batch_size)
+            ]
+        )
+    finally:
+        model.train(was_training)
