@@ -58,7 +58,7 @@ def _compact_cnn_flops_by_hand(
 
 @pytest.mark.parametrize("size", [8, 28])
 @pytest.mark.parametrize(
-    ("name", "widths"), [("compact_cnn", (32, 64)), ("compact_cnn_small", (16, 32))]
+    ("name", "widths"), [("compact_cnn", (32, 64)), ("compact_cnn_small", (8, 16))]
 )
 def test_compact_cnn_flops_by_hand(name: str, widths: tuple[int, int], size: int) -> None:
     net = _net(name, channels=1, size=size, classes=10)

@@ -34,7 +34,7 @@ DISTILL_MODES: tuple[str, ...] = ("previous_teacher", "current_teacher")
 @dataclass(frozen=True)
 class KDConfig:
     # student: the compact model that serves inference. "compact_cnn_small" is compact_cnn at
-    # half width, the usual thinner-copy student (harness/backbones.py); any registered backbone
+    # quarter width, a thinner-copy student (harness/backbones.py); any registered backbone
     # works, since only logits are distilled.
     student: str = "compact_cnn_small"
     # mode: which teacher the student distils from and on which classes.
