@@ -45,8 +45,9 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "" $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check harness methods tests
-	$(BIN)/ruff format --check harness methods tests
+	$(BIN)/ruff check harness methods tests benchmarks
+	$(BIN)/ruff format --check harness methods tests benchmarks
 
 clean:
-	rm -rf $(VENV) site/index.html site/plots .pytest_cache
+	rm -rf $(VENV) .pytest_cache
+	cd site && find . -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

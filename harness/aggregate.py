@@ -1,18 +1,25 @@
 """Records -> tables: the "aggregate" step between running trials and building the site.
 
-Pure functions over record dicts (as returned by ``harness.record.load_records``) and pandas
-frames, so the leaderboard's numbers are unit-testable without running a trial. Dependency
-fence: this module imports only pandas and the standard library, never torch or Ray, so the
-site builds from ``results/`` alone.
+Pure functions over record dicts (as returned by ``harness.record.load_records_leniently``)
+and pandas frames, so the leaderboard's numbers are unit-testable without running a trial.
+Dependency fence: this module imports only pandas, numpy and the standard library, never torch
+or Ray, so the site builds from ``results/`` alone.
+
+An *entry* is one suite version x CL strategy x compression framework x backbone x resolved
+config; its trials (seeds x class orders) are averaged into one leaderboard row.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 # Derived from the accuracy matrix by the harness; percent, so "_pct" is part of every name.
 METRICS: tuple[str, ...] = (
@@ -23,6 +30,8 @@ METRICS: tuple[str, ...] = (
     "final_task_aware_acc_pct",
     "avg_incremental_task_aware_acc_pct",
 )
+# The two accuracies a Pareto front may be drawn on (task-aware ones are diagnostics only).
+ACCURACY_METRICS: tuple[str, ...] = ("final_acc_pct", "avg_incremental_acc_pct")
 # Numeric inference-cost figures; latency_threads and input_shape describe the measurement
 # rather than the model, so they are not averaged.
 COSTS: tuple[str, ...] = (
@@ -34,20 +43,47 @@ COSTS: tuple[str, ...] = (
     "latency_ms_b1",
 )
 VALUE_COLUMNS: tuple[str, ...] = METRICS + COSTS
+# Fewer trials than this and an entry's mean is marked provisional.
+MIN_SEEDS = 3
 
-# One leaderboard row = one method configuration on one suite version, averaged over seeds.
-GROUP_KEYS: tuple[str, ...] = ("suite", "suite_version", "label", "backbone", "config_sha256")
-# Functions of the group (a label names one strategy x framework); checked, not grouped on.
-GROUP_ATTRIBUTES: tuple[str, ...] = ("strategy", "framework", "reference", "primary_metric")
+# One leaderboard row = one entry on one suite version, averaged over trials.
+GROUP_KEYS: tuple[str, ...] = (
+    "suite",
+    "suite_version",
+    "strategy",
+    "framework",
+    "backbone",
+    "config_sha256",
+)
+# Functions of the entry; when records disagree the first (in sorted order) wins, with a warning.
+GROUP_ATTRIBUTES: tuple[str, ...] = ("label", "reference", "primary_metric")
 TRIAL_KEYS: tuple[str, ...] = ("order_index", "seed")
 FRAME_COLUMNS: tuple[str, ...] = (
-    GROUP_KEYS + GROUP_ATTRIBUTES + TRIAL_KEYS + ("run_id",) + VALUE_COLUMNS
+    GROUP_KEYS + GROUP_ATTRIBUTES + TRIAL_KEYS + ("run_id", "created_utc") + VALUE_COLUMNS
 )
 
 
 def is_leaderboard_record(record: Mapping[str, Any]) -> bool:
     """True for records the leaderboard may show: finished, and made without test shortcuts."""
     return record.get("status") == "ok" and not record.get("debug", False)
+
+
+def entry_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The GROUP_KEYS of a record: which leaderboard row its trial belongs to."""
+    suite, method = record["suite"], record["method"]
+    return (
+        suite["name"],
+        int(suite["version"]),
+        method["strategy"],
+        method["framework"],
+        method["backbone"],
+        method["config_sha256"],
+    )
+
+
+def trial_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Entry plus class order and seed: two records with one trial key are the same trial."""
+    return entry_key(record) + (int(record["suite"].get("order_index", 0)), int(record["seed"]))
 
 
 def _number(value: Any) -> float:
@@ -59,20 +95,16 @@ def _record_row(record: Mapping[str, Any]) -> dict[str, Any]:
     suite, method = record["suite"], record["method"]
     metrics = (record.get("results") or {}).get("metrics") or {}
     cost = record.get("inference_cost") or {}
-    row: dict[str, Any] = {
-        "suite": suite["name"],
-        "suite_version": int(suite["version"]),
-        "label": method["label"],
-        "backbone": method["backbone"],
-        "config_sha256": method["config_sha256"],
-        "strategy": method["strategy"],
-        "framework": method["framework"],
-        "reference": method.get("reference"),
-        "primary_metric": suite["primary_metric"],
-        "order_index": int(suite.get("order_index", 0)),
-        "seed": int(record["seed"]),
-        "run_id": record["run_id"],
-    }
+    row = dict(zip(GROUP_KEYS, entry_key(record), strict=True))
+    row.update(
+        label=method["label"],
+        reference=method.get("reference"),
+        primary_metric=suite["primary_metric"],
+        order_index=int(suite.get("order_index", 0)),
+        seed=int(record["seed"]),
+        run_id=record["run_id"],
+        created_utc=str(record.get("created_utc") or ""),
+    )
     row.update({name: _number(metrics.get(name)) for name in METRICS})
     row.update({name: _number(cost.get(name)) for name in COSTS})
     return row
@@ -81,8 +113,9 @@ def _record_row(record: Mapping[str, Any]) -> dict[str, Any]:
 def records_to_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One flat row per ok, non-debug trial; failed and debug records are dropped here.
 
-    Raises ``ValueError`` when two records are the same trial (same method configuration,
-    class order and seed): averaging both would silently count one seed twice.
+    Raises ``ValueError`` when two records are the same trial (same entry, class order and
+    seed): averaging both would silently count one seed twice. ``drop_duplicate_trials``
+    resolves that leniently for the site.
     """
     rows = [_record_row(r) for r in records if is_leaderboard_record(r)]
     frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
@@ -104,49 +137,100 @@ def _check_no_duplicate_trials(frame: pd.DataFrame) -> None:
         return
     run_ids = ", ".join(sorted(duplicated["run_id"].astype(str)))
     raise ValueError(
-        f"{len(duplicated)} records describe the same trials (same suite version, label, "
+        f"{len(duplicated)} records describe the same trials (same suite version, method, "
         f"backbone, config, class order and seed); run_ids: {run_ids}. Delete the stale "
         "records from results/ so each trial is counted once."
     )
 
 
-def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample std (n-1) over trials of every metric and cost, one row per group.
+def drop_duplicate_trials(
+    records: Iterable[Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """Keep the newest leaderboard record of each trial; warn naming the ones dropped.
 
-    Columns: GROUP_KEYS, GROUP_ATTRIBUTES, ``seeds`` (number of trials averaged), then for each
-    value ``<name>`` (the mean) and ``<name>_std`` (NaN for a single seed).
+    A trial run twice under two labels (``lwf`` and ``lwf+none``), or a record copied in by
+    hand, must not count one seed twice. Newest by ``created_utc``, then the larger run id, so
+    the choice does not depend on file order.
     """
-    columns = list(GROUP_KEYS + GROUP_ATTRIBUTES) + ["seeds"]
+    newest: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+    others: list[Mapping[str, Any]] = []
+    dropped: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+    for record in records:
+        if not is_leaderboard_record(record):
+            others.append(record)
+            continue
+        key = trial_key(record)
+        kept = newest.get(key)
+        if kept is None:
+            newest[key] = record
+            continue
+        older, newer = sorted((kept, record), key=_recency)
+        newest[key] = newer
+        dropped.append((older, newer))
+    warnings = [
+        f"record {older['run_id']} ({older['method']['label']}, seed {older['seed']}) repeats "
+        f"the trial of {newer['run_id']}; left out (delete the stale file from results/)"
+        for older, newer in dropped
+    ]
+    return others + list(newest.values()), sorted(warnings)
+
+
+def _recency(record: Mapping[str, Any]) -> tuple[str, str]:
+    return (str(record.get("created_utc") or ""), str(record["run_id"]))
+
+
+def current_versions(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The highest version of each suite name present: the one the leaderboard ranks."""
+    versions: dict[str, int] = {}
+    for record in records:
+        name, version = record["suite"]["name"], int(record["suite"]["version"])
+        versions[name] = max(version, versions.get(name, version))
+    return versions
+
+
+def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample std (n-1) over trials of every metric and cost, one row per entry.
+
+    Columns: GROUP_KEYS, GROUP_ATTRIBUTES, ``seeds`` (number of trials averaged),
+    ``provisional`` (fewer than MIN_SEEDS), then for each value ``<name>`` (the mean) and
+    ``<name>_std`` (NaN for a single trial). Rows sorted by GROUP_KEYS.
+    """
+    columns = list(GROUP_KEYS + GROUP_ATTRIBUTES) + ["seeds", "provisional"]
     for name in VALUE_COLUMNS:
         columns += [name, f"{name}_std"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
     groups = frame.groupby(list(GROUP_KEYS), sort=True, dropna=False)
-    summary = pd.DataFrame([_summarize_group(keys, group) for keys, group in groups])
+    values = groups[list(VALUE_COLUMNS)]
+    means, stds = values.mean(), values.std(ddof=1)
+    # Identical values (FLOPs, params of one architecture) get an exact 0, not the 1e-17
+    # that summing and dividing floats leaves behind.
+    sizes = groups.size()
+    identical = (values.min() == values.max()) & values.count().eq(sizes, axis=0)
+    stds = stds.mask(identical & (sizes > 1).to_numpy()[:, None], 0.0)
+    summary = pd.concat(
+        [_attributes(groups), sizes.rename("seeds"), means, stds.add_suffix("_std")], axis=1
+    ).reset_index()
+    summary["provisional"] = summary["seeds"] < MIN_SEEDS
     summary["reference"] = _none_for_missing(summary["reference"])
-    return summary[columns].reset_index(drop=True)
+    return summary[columns]
 
 
-def _summarize_group(keys: tuple[Any, ...], group: pd.DataFrame) -> dict[str, Any]:
-    row: dict[str, Any] = dict(zip(GROUP_KEYS, keys, strict=True))
-    for name in GROUP_ATTRIBUTES:
-        values = {None if pd.isna(v) else v for v in group[name]}
-        if len(values) != 1:
-            raise ValueError(
-                f"records of {row['label']!r} on {row['suite']} v{row['suite_version']} "
-                f"disagree on {name}: {sorted(map(str, values))}. Give differing methods "
-                "different labels, or bump the suite version when the suite changes."
-            )
-        row[name] = values.pop()
-    row["seeds"] = len(group)
-    for name in VALUE_COLUMNS:
-        values = group[name]
-        row[name] = values.mean()
-        # Identical values (FLOPs, params of one architecture) get an exact 0, not the 1e-17
-        # that summing and dividing floats leaves behind.
-        identical = len(values) > 1 and values.notna().all() and values.nunique() == 1
-        row[f"{name}_std"] = 0.0 if identical else values.std(ddof=1)
-    return row
+def _attributes(groups: Any) -> pd.DataFrame:
+    """The first value of each GROUP_ATTRIBUTE per entry; a warning where records disagree."""
+    firsts = groups[list(GROUP_ATTRIBUTES)].first()
+    distinct = groups[list(GROUP_ATTRIBUTES)].nunique(dropna=False)
+    for keys, row in distinct[(distinct > 1).any(axis=1)].iterrows():
+        names = [name for name in GROUP_ATTRIBUTES if row[name] > 1]
+        logger.warning(
+            "records of entry %s disagree on %s; showing %s. Give differing methods different "
+            "configs, or bump the suite version when the suite changes.",
+            "/".join(map(str, keys)),
+            ", ".join(names),
+            ", ".join(f"{n}={firsts.loc[keys, n]!r}" for n in names),
+        )
+    # groupby().first() skips None; an entry whose references are all None must stay None.
+    return firsts.where(firsts.notna(), None)
 
 
 def count_excluded(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -183,13 +267,38 @@ def pareto_front(summary_rows: pd.DataFrame, *, x: str = "gflops_per_image", y: 
     """
     xs = summary_rows[x].astype(float).to_numpy()
     ys = summary_rows[y].astype(float).to_numpy()
-    valid = ~(pd.isna(xs) | pd.isna(ys))
-    on_front = []
-    for i in range(len(summary_rows)):
-        if not valid[i]:
-            on_front.append(False)
-            continue
-        no_worse = valid & (xs <= xs[i]) & (ys >= ys[i])
-        better = (xs < xs[i]) | (ys > ys[i])
-        on_front.append(not (no_worse & better).any())
+    valid = ~(np.isnan(xs) | np.isnan(ys))
+    # dominated[i, j]: row j is no worse than row i on both axes and better on one.
+    no_worse = (xs[None, :] <= xs[:, None]) & (ys[None, :] >= ys[:, None])
+    better = (xs[None, :] < xs[:, None]) | (ys[None, :] > ys[:, None])
+    dominated = (no_worse & better & valid[None, :]).any(axis=1)
+    on_front = valid & ~dominated
     return pd.Series(on_front, index=summary_rows.index, dtype=bool, name="pareto_front")
+
+
+def add_pareto_columns(
+    summary: pd.DataFrame, *, metrics: Iterable[str] = ACCURACY_METRICS
+) -> pd.DataFrame:
+    """``summary`` plus ``pareto_<metric>``: on that suite version's front of accuracy vs GFLOPs.
+
+    Fronts are per suite version (versions are never mixed), over non-reference entries only:
+    an upper bound such as joint training frames the results, it does not compete.
+    """
+    summary = summary.copy()
+    for metric in metrics:
+        if metric not in ACCURACY_METRICS:
+            raise ValueError(f"Pareto fronts use one of {ACCURACY_METRICS}, not {metric!r}")
+        column = pd.Series(False, index=summary.index, dtype=bool)
+        competing = summary[summary["reference"].isna()]
+        for _, rows in competing.groupby(["suite", "suite_version"], sort=True):
+            column.loc[rows.index] = pareto_front(rows, y=metric)
+        summary[f"pareto_{metric}"] = column
+    return summary
+
+
+def suite_front(summary: pd.DataFrame, *, suite: str, version: int, metric: str) -> pd.DataFrame:
+    """The Pareto-front entries of one suite version on ``metric``, cheapest first."""
+    rows = add_pareto_columns(summary, metrics=[metric])
+    rows = rows[(rows["suite"] == suite) & (rows["suite_version"] == version)]
+    front = rows[rows[f"pareto_{metric}"]]
+    return front.sort_values(["gflops_per_image", metric], ascending=[True, False])

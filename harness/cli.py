@@ -271,15 +271,17 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def command_site(args: argparse.Namespace) -> int:
-    from harness.record import MalformedRecordError, load_records
+    from harness.record import load_records_leniently
     from harness.site import build_site
 
-    try:
-        records = load_records(args.results) if args.results.exists() else []
-    except MalformedRecordError as error:
-        raise UsageError(str(error)) from error
-    index = build_site(records, args.out)
-    log.info("leaderboard: %s (%d record(s))", index, len(records))
+    # Lenient on purpose: a malformed, partial, unknown-schema or debug file is named in a
+    # warning and left out, and the leaderboard still builds (`cilbench validate` stays strict).
+    loaded = load_records_leniently(args.results)  # a missing folder gives "No results yet"
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    index = build_site(loaded.records, args.out, skipped=loaded.warnings, sources=loaded.sources)
+    log.info("leaderboard: %s (%d record(s); %d file(s) skipped or flagged)",
+             index, len(loaded.records), len(loaded.warnings))  # fmt: skip
     return EXIT_OK
 
 

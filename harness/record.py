@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,79 @@ def load_records(results_dir: Path) -> list[dict[str, Any]]:
             "nothing was changed):\n  " + "\n  ".join(problems)
         )
     return records
+
+
+@dataclass
+class LoadedRecords:
+    """What ``load_records_leniently`` found: usable records, and one warning per file."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    # "<path>: <why>" for every file left out (unreadable, malformed, partial, unknown schema)
+    # and every debug record (kept in ``records`` so the site can count it, never shown).
+    warnings: list[str] = field(default_factory=list)
+    # run id -> its file, so the site can publish each record byte for byte (run ids found in
+    # more than one file are left out: which file a link should show would be a guess).
+    sources: dict[str, Path] = field(default_factory=dict)
+
+
+def load_records_leniently(results_dir: Path) -> LoadedRecords:
+    """Every usable record under ``results_dir``; bad files become warnings, not errors.
+
+    For the leaderboard: one stale or half-written file must not take the whole site down.
+    ``load_records`` stays strict for ``cilbench validate`` and CI.
+    """
+    loaded = LoadedRecords()
+    seen: dict[str, int] = {}
+    for path in sorted(Path(results_dir).glob("**/*.json")):
+        record, problems = _read_leniently(path)
+        if problems:
+            loaded.warnings.append(f"{path}: skipped: " + "; ".join(problems))
+            continue
+        if record.get("debug"):
+            loaded.warnings.append(
+                f"{path}: debug record (made with test-only shortcuts such as --quick); "
+                "the leaderboard leaves it out"
+            )
+        loaded.records.append(record)
+        loaded.sources[record["run_id"]] = path
+        seen[record["run_id"]] = seen.get(record["run_id"], 0) + 1
+    for run_id, times in seen.items():
+        if times > 1:
+            del loaded.sources[run_id]
+    return loaded
+
+
+def _read_leniently(path: Path) -> tuple[dict[str, Any], list[str]]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return {}, [f"not readable JSON ({error})"]
+    try:
+        problems = validate_record(record) or _site_problems(record)
+    except Exception as error:  # a partial record can break validation in any number of ways
+        problems = [f"not a valid record ({type(error).__name__}: {error})"]
+    return record, problems
+
+
+def _site_problems(record: dict[str, Any]) -> list[str]:
+    """Types the leaderboard relies on and ``validate_record`` does not check."""
+    suite, method = record["suite"], record["method"]
+    checks = {
+        "suite.name": isinstance(suite.get("name"), str),
+        "suite.version": _is_int(suite.get("version")),
+        "seed": _is_int(record.get("seed")),
+        "run_id": isinstance(record.get("run_id"), str) and bool(record["run_id"]),
+        "method.config": isinstance(method.get("config"), dict),
+    }
+    for key in ("label", "strategy", "framework", "backbone"):
+        checks[f"method.{key}"] = isinstance(method.get(key), str)
+    if record["status"] == "ok":
+        checks["method.config_sha256"] = isinstance(method.get("config_sha256"), str)
+    return [f"{name} has the wrong type or is missing" for name, ok in checks.items() if not ok]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def validate_record(record: Any) -> list[str]:

@@ -9,7 +9,10 @@ that validation must reject).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,8 @@ def make_record(
     latency_ms: float = 2.0,
     status: str = "ok",
     debug: bool = False,
+    framework_report: dict[str, Any] | None = None,
+    created_utc: str = "2026-11-29T03:50:00Z",
 ) -> dict[str, Any]:
     """A complete record; ``status="failed"`` gives null results/cost and an error block."""
     acc = acc if acc is not None else DEFAULT_ACC
@@ -92,12 +97,12 @@ def make_record(
     class_order = list(range(2 * len(acc)))
     spec = [suite, suite_version, label, backbone, config, seed, order_index]
     ok = status == "ok"
-    return {
+    record = {
         "schema_version": 1,
         "run_id": _sha256(spec)[:12],
         "status": status,
         "debug": debug,
-        "created_utc": "2026-11-29T03:50:00Z",
+        "created_utc": created_utc,
         "suite": {
             "name": suite,
             "version": suite_version,
@@ -131,6 +136,9 @@ def make_record(
         },
         "error": None if ok else {"type": "RuntimeError", "message": "boom", "traceback": "..."},
     }
+    if framework_report is not None:
+        record["framework_report"] = framework_report
+    return record
 
 
 def _results_block(
@@ -167,3 +175,131 @@ def write_records(records: list[dict[str, Any]], results_dir: Path) -> list[Path
         path.write_text(json.dumps(record, indent=2, sort_keys=True))
         paths.append(path)
     return paths
+
+
+# A leaderboard-sized grid for the site benchmark: suites (a current and an archived version
+# each) x strategies x compression variants x backbones x seeds, in that order.
+SYNTHETIC_SUITES = (
+    ("cifar100-10split", 10),
+    ("imagenet-subset-10split", 10),
+    ("tinyimagenet-10split", 10),
+    ("digits-5split", 5),
+    ("fmnist-5split", 5),
+)
+SYNTHETIC_STRATEGIES = {
+    "finetune": "lower_bound",
+    "joint": "upper_bound",
+    "lwf": None,
+    "icarl": None,
+    "ssil": None,
+}
+SYNTHETIC_VARIANTS = (
+    ("none", None),
+    *(("prepruning", r) for r in (0.2, 0.4, 0.6, 0.8)),
+    *(("postpruning", r) for r in (0.2, 0.4, 0.6, 0.8)),
+    ("kd", 0.75),
+)
+SYNTHETIC_BACKBONES = {
+    "resnet18": 0.56,
+    "resnet32": 0.07,
+    "mobilenet_v2": 0.3,
+    "compact_cnn": 0.003,
+}
+SYNTHETIC_SEEDS = (1, 2, 3, 4, 5)
+
+
+def synthetic_records(count: int, *, seed: int = 0) -> list[dict[str, Any]]:
+    """``count`` plausible, self-consistent records; about 1 in 60 failed and 1 in 80 debug."""
+    rng = random.Random(seed)
+    records = []
+    for spec in _synthetic_grid():
+        if len(records) == count:
+            break
+        records.append(_synthetic_record(rng, index=len(records), **spec))
+    return records
+
+
+def _synthetic_grid() -> Iterator[dict[str, Any]]:
+    """Endless: after the grid, further suite versions of the same shape."""
+    for version in itertools.count(1):
+        for suite, tasks in SYNTHETIC_SUITES:
+            for strategy, reference in SYNTHETIC_STRATEGIES.items():
+                for (framework, ratio), backbone in itertools.product(
+                    SYNTHETIC_VARIANTS, SYNTHETIC_BACKBONES
+                ):
+                    for seed in SYNTHETIC_SEEDS:
+                        yield {
+                            "suite": suite,
+                            "version": version,
+                            "tasks": tasks,
+                            "strategy": strategy,
+                            "reference": reference,
+                            "framework": framework,
+                            "ratio": ratio,
+                            "backbone": backbone,
+                            "seed": seed,
+                        }
+
+
+def _synthetic_record(
+    rng: random.Random,
+    *,
+    index: int,
+    suite: str,
+    version: int,
+    tasks: int,
+    strategy: str,
+    reference: str | None,
+    framework: str,
+    ratio: float | None,
+    backbone: str,
+    seed: int,
+) -> dict[str, Any]:
+    label = strategy if framework == "none" else f"{strategy}+{framework}@{ratio}"
+    keep = 1.0 if ratio is None else (1.0 - ratio) ** 2 if framework != "kd" else 1.0 - ratio
+    retention = {"finetune": 0.05, "joint": 0.97, "lwf": 0.55, "icarl": 0.7, "ssil": 0.72}
+    acc = _synthetic_matrix(rng, tasks, retention[strategy] * (0.85 + 0.15 * keep))
+    gflops = SYNTHETIC_BACKBONES[backbone] * keep
+    config = {
+        "strategy": {"lambda_kd": 1.0, "temperature": 2.0} if strategy != "finetune" else {},
+        "framework": {} if ratio is None else {"ratio": ratio},
+        "training": {"epochs": 30, "batch_size": 64, "lr": 0.05},
+    }
+    report = (
+        {"teacher_gflops_per_image": SYNTHETIC_BACKBONES[backbone]} if framework == "kd" else None
+    )
+    return make_record(
+        suite=suite,
+        suite_version=version,
+        primary_metric="final_acc_pct",
+        label=label,
+        strategy=strategy,
+        framework=framework,
+        backbone=backbone,
+        config=config,
+        reference=reference,
+        seed=seed,
+        acc=acc,
+        gflops=gflops,
+        params_millions=11.2 * keep * SYNTHETIC_BACKBONES[backbone] / 0.56,
+        latency_ms=1.0 + 20 * gflops * rng.uniform(0.9, 1.1),
+        status="failed" if index % 60 == 59 else "ok",
+        debug=index % 80 == 79,
+        framework_report=report,
+        created_utc=f"2026-11-{1 + index % 28:02d}T12:00:00Z",
+    )
+
+
+def _synthetic_matrix(rng: random.Random, tasks: int, retention: float) -> Matrix:
+    """Lower-triangular accuracies: high on the newest task, decaying on old ones."""
+    acc: Matrix = []
+    for i in range(tasks):
+        row: list[float | None] = []
+        for j in range(tasks):
+            if j > i:
+                row.append(None)
+                continue
+            fresh = rng.uniform(85.0, 98.0)
+            row.append(round(fresh * retention ** ((i - j) / max(tasks - 1, 1)), 3))
+        acc.append(row)
+    return acc

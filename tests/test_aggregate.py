@@ -1,8 +1,11 @@
-"""Golden tests of the aggregate step: hand-computed means, stds and Pareto fronts."""
+"""Golden tests of the aggregate step: hand-computed means, stds, fronts, versions, skipping."""
 
 from __future__ import annotations
 
+import json
+import logging
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,14 +13,20 @@ import pytest
 from harness.aggregate import (
     COSTS,
     METRICS,
+    add_pareto_columns,
     count_excluded,
+    current_versions,
+    drop_duplicate_trials,
     pareto_front,
     records_to_frame,
+    suite_front,
     summarize,
 )
+from harness.record import load_records_leniently
 from tests.record_factory import make_record
 
 SQRT2 = math.sqrt(2.0)
+PRUNED = {"strategy": {}, "framework": {"ratio": 0.4}, "training": {}}
 
 
 def golden_records() -> list[dict]:
@@ -26,6 +35,9 @@ def golden_records() -> list[dict]:
     lwf seed 1: acc [[90, -], [60, 80]] -> final 70, avg inc (90+70)/2 = 80, BWT -30, forg. 30
     lwf seed 2: acc [[94, -], [70, 84]] -> final 77, avg inc (94+77)/2 = 85.5, BWT -24, forg. 24
     kd  seed 1: acc [[96, -], [40, 70]] -> final 55, avg inc (96+55)/2 = 75.5, BWT -56, forg. 56
+    pre seeds 1-3: acc [[a, -], [b, c]] with (a, b, c) = (90, 50, 70), (92, 52, 74), (94, 54, 78)
+        -> final 60, 63, 66 (mean 63, std 3); avg inc 75, 77.5, 80 (mean 77.5, std 2.5);
+           BWT -40 each (std exactly 0); forgetting 40 each
     """
     return [
         make_record(
@@ -41,6 +53,22 @@ def golden_records() -> list[dict]:
             seed=1,
             acc=[[96.0, None], [40.0, 70.0]],
             gflops=0.25,
+            framework_report={"teacher_gflops_per_image": 1.0},
+        ),
+        *(
+            make_record(
+                label="lwf+prepruning@0.4",
+                strategy="lwf",
+                framework="prepruning",
+                config=PRUNED,
+                seed=seed,
+                acc=[[a, None], [b, c]],
+                gflops=0.36,
+                params_millions=0.36,
+            )
+            for seed, (a, b, c) in zip(
+                (1, 2, 3), [(90, 50, 70), (92, 52, 74), (94, 54, 78)], strict=True
+            )
         ),
         make_record(
             label="joint",
@@ -53,97 +81,118 @@ def golden_records() -> list[dict]:
         make_record(label="lwf", seed=3, debug=True),
         make_record(label="lwf", seed=4, debug=True, status="failed"),
         make_record(suite="other-suite", label="lwf", seed=1, status="failed"),
+        # An older version of the suite: its own rows, never averaged with version 2.
+        make_record(suite_version=0, label="lwf", seed=1, acc=[[80.0, None], [20.0, 60.0]]),
     ]
+
+
+def golden_summary() -> pd.DataFrame:
+    return summarize(records_to_frame(golden_records()))
 
 
 def test_frame_has_one_row_per_ok_non_debug_trial() -> None:
     frame = records_to_frame(golden_records())
-    assert sorted(zip(frame["label"], frame["seed"], strict=True)) == [
-        ("joint", 1),
-        ("lwf", 1),
-        ("lwf", 2),
-        ("lwf+kd", 1),
+    assert sorted(zip(frame["suite_version"], frame["label"], frame["seed"], strict=True)) == [
+        (0, "lwf", 1),
+        (1, "joint", 1),
+        (1, "lwf", 1),
+        (1, "lwf", 2),
+        (1, "lwf+kd", 1),
+        (1, "lwf+prepruning@0.4", 1),
+        (1, "lwf+prepruning@0.4", 2),
+        (1, "lwf+prepruning@0.4", 3),
     ]
-    for column in (
-        "suite",
-        "suite_version",
-        "strategy",
-        "framework",
-        "backbone",
-        "config_sha256",
-        "reference",
-        "seed",
-        *METRICS,
-        *COSTS,
-    ):
+    for column in ("suite", "strategy", "framework", "backbone", "config_sha256", "reference"):
         assert column in frame.columns
+    assert set(METRICS + COSTS) <= set(frame.columns)
     kd = frame[frame["label"] == "lwf+kd"].iloc[0]
     assert (kd["strategy"], kd["framework"], kd["gflops_per_image"]) == ("lwf", "kd", 0.25)
     assert frame.loc[frame["label"] == "joint", "reference"].tolist() == ["upper_bound"]
-    assert frame.loc[frame["label"] == "lwf", "reference"].tolist() == [None, None]
 
 
-def test_summary_means_and_stds_match_hand_computed_values() -> None:
-    summary = summarize(records_to_frame(golden_records())).set_index("label")
-    assert summary.index.tolist() == ["joint", "lwf", "lwf+kd"]  # sorted by group keys
-    lwf = summary.loc["lwf"]
-    assert lwf["seeds"] == 2
-    assert lwf["final_acc_pct"] == pytest.approx(73.5)
-    assert lwf["final_acc_pct_std"] == pytest.approx(7.0 / SQRT2)
-    assert lwf["avg_incremental_acc_pct"] == pytest.approx(82.75)
-    assert lwf["avg_incremental_acc_pct_std"] == pytest.approx(5.5 / SQRT2)
-    assert lwf["bwt_pct"] == pytest.approx(-27.0)
-    assert lwf["bwt_pct_std"] == pytest.approx(6.0 / SQRT2)
-    assert lwf["avg_forgetting_pct"] == pytest.approx(27.0)
-    assert lwf["latency_ms_b1"] == pytest.approx(3.0)
-    assert lwf["latency_ms_b1_std"] == pytest.approx(SQRT2)
-    # Identical costs across seeds give an exact zero, not float noise.
+# The golden table: one row per entry, values computed by hand in golden_records' docstring.
+GOLDEN = [
+    # version, label, seeds, provisional, ACC, ACC std, AIA, AIA std, BWT, BWT std, forgetting,
+    # GFLOPs, params, latency, latency std
+    (0, "lwf", 1, True, 40.0, math.nan, 60.0, math.nan, -60.0, math.nan, 60.0, 0.5, 1.0, 2.0,
+     math.nan),
+    (1, "joint", 1, True, 96.5, math.nan, 97.25, math.nan, -2.0, math.nan, 2.0, 1.0, 1.0, 2.0,
+     math.nan),
+    (1, "lwf+kd", 1, True, 55.0, math.nan, 75.5, math.nan, -56.0, math.nan, 56.0, 0.25, 1.0, 2.0,
+     math.nan),
+    (1, "lwf", 2, True, 73.5, 7 / SQRT2, 82.75, 5.5 / SQRT2, -27.0, 6 / SQRT2, 27.0, 1.0, 1.0,
+     3.0, SQRT2),
+    (1, "lwf+prepruning@0.4", 3, False, 63.0, 3.0, 77.5, 2.5, -40.0, 0.0, 40.0, 0.36, 0.36, 2.0,
+     0.0),
+]  # fmt: skip
+GOLDEN_COLUMNS = ["suite_version", "label", "seeds", "provisional", "final_acc_pct",
+                  "final_acc_pct_std", "avg_incremental_acc_pct", "avg_incremental_acc_pct_std",
+                  "bwt_pct", "bwt_pct_std", "avg_forgetting_pct", "gflops_per_image",
+                  "params_millions", "latency_ms_b1", "latency_ms_b1_std"]  # fmt: skip
+
+
+def test_summary_matches_the_golden_table() -> None:
+    summary = golden_summary()
+    # Sorted by entry: suite, version, strategy, framework ("kd" < "none" < "prepruning"), ...
+    expected = pd.DataFrame(GOLDEN, columns=GOLDEN_COLUMNS)
+    actual = summary[GOLDEN_COLUMNS].reset_index(drop=True)
+    pd.testing.assert_frame_equal(actual, expected, check_dtype=False, atol=1e-9, rtol=0)
+
+
+def test_identical_values_have_an_exact_zero_std() -> None:
+    lwf = golden_summary().set_index(["suite_version", "label"]).loc[(1, "lwf")]
     assert lwf["gflops_per_image"] == 1.0 and lwf["gflops_per_image_std"] == 0.0
+    pruned = golden_summary().set_index("label").loc["lwf+prepruning@0.4"]
+    assert pruned["bwt_pct_std"] == 0.0  # -40 three times: exactly zero, not 1e-15
 
 
-def test_single_seed_has_mean_and_nan_std() -> None:
-    kd = summarize(records_to_frame(golden_records())).set_index("label").loc["lwf+kd"]
-    assert kd["seeds"] == 1
-    assert kd["avg_incremental_acc_pct"] == pytest.approx(75.5)
-    assert kd["bwt_pct"] == pytest.approx(-56.0)
-    assert math.isnan(kd["avg_incremental_acc_pct_std"])
-
-
-def test_summary_has_mean_and_std_for_every_value() -> None:
-    summary = summarize(records_to_frame(golden_records()))
+def test_summary_has_mean_and_std_for_every_value_and_keeps_references() -> None:
+    summary = golden_summary()
     for name in METRICS + COSTS:
         assert name in summary.columns and f"{name}_std" in summary.columns
-    assert summary.set_index("label").loc["joint", "reference"] == "upper_bound"
-    assert summary.set_index("label").loc["lwf", "reference"] is None
+    references = dict(zip(summary["label"], summary["reference"], strict=True))
+    assert references["joint"] == "upper_bound" and references["lwf+kd"] is None
 
 
 def test_excluded_records_are_counted_per_suite_version() -> None:
-    counts = count_excluded(golden_records())
-    assert counts.to_dict("records") == [
+    assert count_excluded(golden_records()).to_dict("records") == [
+        {"suite": "digits-5split", "suite_version": 0, "ok": 1, "failed": 0, "debug": 0},
         # A debug record that also failed counts once, as debug.
-        {"suite": "digits-5split", "suite_version": 1, "ok": 4, "failed": 1, "debug": 2},
+        {"suite": "digits-5split", "suite_version": 1, "ok": 7, "failed": 1, "debug": 2},
         {"suite": "other-suite", "suite_version": 1, "ok": 0, "failed": 1, "debug": 0},
     ]
 
 
-def test_suite_versions_are_summarized_separately() -> None:
-    records = [make_record(suite_version=1, seed=1), make_record(suite_version=2, seed=1)]
+def test_current_version_is_the_highest_per_suite() -> None:
+    assert current_versions(golden_records()) == {"digits-5split": 1, "other-suite": 1}
+
+
+def test_duplicate_trials_are_refused_strictly_and_dropped_leniently() -> None:
+    record = make_record(seed=1, created_utc="2026-11-01T00:00:00Z")
+    newer = dict(record, run_id="newer", created_utc="2026-11-02T00:00:00Z")
+    with pytest.raises(ValueError, match="same trials.*newer"):
+        records_to_frame([record, newer])
+    kept, warnings = drop_duplicate_trials([newer, record, make_record(seed=2)])
+    assert sorted(r["run_id"] for r in kept) == sorted(["newer", make_record(seed=2)["run_id"]])
+    assert len(warnings) == 1 and record["run_id"] in warnings[0] and "newer" in warnings[0]
+
+
+def test_one_label_under_two_names_is_one_entry() -> None:
+    # lwf and lwf+none resolve to the same strategy, framework and config: one entry.
+    records = [
+        make_record(label="lwf", seed=1),
+        make_record(label="lwf+none", strategy="lwf", seed=2),
+    ]
     summary = summarize(records_to_frame(records))
-    assert summary["suite_version"].tolist() == [1, 2]
-    assert summary["seeds"].tolist() == [1, 1]
+    assert summary["seeds"].tolist() == [2]
 
 
-def test_duplicate_trials_are_refused() -> None:
-    record = make_record(seed=1)
-    twin = dict(record, run_id="another")
-    with pytest.raises(ValueError, match="same trials.*another"):
-        records_to_frame([record, twin])
-
-
-def test_inconsistent_method_attributes_are_refused() -> None:
-    records = [make_record(seed=1, strategy="lwf"), make_record(seed=2, strategy="icarl")]
-    with pytest.raises(ValueError, match="disagree on strategy"):
-        summarize(records_to_frame(records))
+def test_disagreeing_attributes_warn_and_pick_one(caplog: pytest.LogCaptureFixture) -> None:
+    records = [make_record(seed=1), make_record(seed=2, reference="upper_bound")]
+    with caplog.at_level(logging.WARNING, logger="harness.aggregate"):
+        summary = summarize(records_to_frame(records))
+    assert summary["seeds"].tolist() == [2]
+    assert "disagree on reference" in caplog.text
 
 
 def test_empty_input_gives_empty_frames_with_columns() -> None:
@@ -180,15 +229,85 @@ def test_pareto_front_ignores_rows_with_missing_values() -> None:
     assert pareto_front(rows, y="acc").tolist() == [True, False, False, True]
 
 
-def test_pareto_front_on_summary_uses_chosen_metric() -> None:
-    summary = summarize(records_to_frame(golden_records()))
-    competing = summary[summary["reference"].isna()]
-    front = pareto_front(competing, y="avg_incremental_acc_pct")
-    assert dict(zip(competing["label"], front, strict=True)) == {"lwf": True, "lwf+kd": True}
-    with_reference = pareto_front(summary, y="avg_incremental_acc_pct")
-    # joint (upper bound) costs the same as lwf and is more accurate, so it would knock lwf off.
-    assert dict(zip(summary["label"], with_reference, strict=True)) == {
-        "joint": True,
-        "lwf": False,
-        "lwf+kd": True,
+def test_pareto_columns_per_suite_version_without_references() -> None:
+    summary = add_pareto_columns(golden_summary())
+    fronts = {
+        (v, label): (acc, aia)
+        for v, label, acc, aia in summary[
+            ["suite_version", "label", "pareto_final_acc_pct", "pareto_avg_incremental_acc_pct"]
+        ].itertuples(index=False)
     }
+    assert fronts == {
+        (0, "lwf"): (True, True),  # alone on its version: versions never compete
+        # joint (upper bound) would dominate lwf, but references do not compete.
+        (1, "joint"): (False, False),
+        # kd is the cheapest, lwf the most accurate, pruning (0.36 GFLOPs) more accurate than kd.
+        (1, "lwf+kd"): (True, True),
+        (1, "lwf"): (True, True),
+        (1, "lwf+prepruning@0.4"): (True, True),
+    }
+
+
+def test_the_accuracy_metric_of_a_front_is_selectable() -> None:
+    summary = golden_summary()
+    # Move kd's average incremental accuracy above pruning's: on AIA pruning drops off.
+    summary.loc[summary["label"] == "lwf+kd", "avg_incremental_acc_pct"] = 79.0
+    on_acc = suite_front(summary, suite="digits-5split", version=1, metric="final_acc_pct")
+    on_aia = suite_front(
+        summary, suite="digits-5split", version=1, metric="avg_incremental_acc_pct"
+    )
+    assert on_acc["label"].tolist() == ["lwf+kd", "lwf+prepruning@0.4", "lwf"]
+    assert on_aia["label"].tolist() == ["lwf+kd", "lwf"]
+    with pytest.raises(ValueError, match="Pareto fronts use one of"):
+        add_pareto_columns(summary, metrics=["final_task_aware_acc_pct"])
+
+
+def _write(folder: Path, name: str, content: object) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+def test_lenient_loader_skips_bad_files_and_names_each(tmp_path: Path) -> None:
+    good = make_record(seed=1)
+    partial = {k: v for k, v in make_record(seed=2).items() if k != "results"}
+    wrong_metric = make_record(seed=3, metrics={"final_acc_pct": 1.0})
+    unknown_schema = dict(make_record(seed=4), schema_version=2)
+    bad_version = make_record(seed=5)
+    bad_version["suite"]["version"] = "one"
+    files = {
+        "ok/good.json": good,
+        "bad/truncated.json": json.dumps(good)[:200],
+        "bad/partial.json": partial,
+        "bad/wrong-metric.json": wrong_metric,
+        "bad/unknown-schema.json": unknown_schema,
+        "bad/bad-version.json": bad_version,
+        "bad/not-an-object.json": [1, 2],
+        "ok/debug.json": make_record(seed=6, debug=True),
+        "ok/failed.json": make_record(seed=7, status="failed"),
+    }
+    for name, content in files.items():
+        _write(tmp_path, name, content)
+    loaded = load_records_leniently(tmp_path)
+    assert sorted(r["seed"] for r in loaded.records) == [1, 6, 7]  # debug and failed are counted
+    warned = {Path(w.split(":")[0]).name for w in loaded.warnings}
+    assert warned == {
+        "truncated.json",
+        "partial.json",
+        "wrong-metric.json",
+        "unknown-schema.json",
+        "bad-version.json",
+        "not-an-object.json",
+        "debug.json",
+    }
+    assert any("schema_version 2" in w for w in loaded.warnings)
+    assert loaded.sources[good["run_id"]] == tmp_path / "ok" / "good.json"
+
+
+def test_lenient_loader_does_not_guess_the_file_of_a_repeated_run_id(tmp_path: Path) -> None:
+    record = make_record(seed=1)
+    _write(tmp_path, "a.json", record)
+    _write(tmp_path, "b.json", record)
+    loaded = load_records_leniently(tmp_path)
+    assert len(loaded.records) == 2 and record["run_id"] not in loaded.sources

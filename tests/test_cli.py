@@ -12,7 +12,7 @@ import pytest
 
 from harness import datasets
 from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
-from harness.cli import EXIT_BAD_INPUT, main
+from harness.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from harness.testing import TINY_SUITE_YAML
 
 load_adapters()
@@ -114,11 +114,19 @@ def test_missing_dataset_says_how_to_get_it(capsys, tmp_path, monkeypatch) -> No
     assert "apt-get install dataset-fashion-mnist" in err and "--data-root" in err
 
 
-def test_site_refuses_malformed_records(tmp_path, capsys) -> None:
+def test_site_skips_malformed_records_and_names_them(tmp_path, caplog) -> None:
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "bad.json").write_text("[]")
     code = main(["site", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "s")])
-    assert code == EXIT_BAD_INPUT
+    assert code == EXIT_OK
+    assert "bad.json" in caplog.text
+    assert (tmp_path / "s" / "index.html").is_file()
+
+
+def test_validate_is_strict_about_malformed_records(tmp_path, capsys) -> None:
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "bad.json").write_text("[]")
+    assert main(["validate", "--results", str(tmp_path / "results")]) == EXIT_BAD_INPUT
     assert "bad.json" in capsys.readouterr().err
 
 

@@ -1,7 +1,9 @@
-"""The static site: build into tmp_path, parse the HTML with the stdlib and check what it says."""
+"""The static site: build into tmp_path, parse every page with the stdlib and check what it says."""
 
 from __future__ import annotations
 
+import filecmp
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -12,223 +14,332 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from harness.site import _set_flops_axis, build_site, format_mean_std
+from harness.record import load_records_leniently, record_path
+from harness.site import COLUMNS, _set_flops_axis, build_site, format_mean_std, reproduce_command
 from tests.record_factory import make_record
 from tests.test_aggregate import golden_records
 
 GENERATED_AT = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-HEADERS = [
-    "method",
-    "backbone",
-    "ACC (final, %)",
-    "avg. incremental acc (%)",
-    "BWT (%)",
-    "forgetting (%)",
-    "task-aware final acc (%) †",
-    "GFLOPs/image",
-    "params (M)",
-    "latency ms (batch 1)",
-    "seeds",
-    "Pareto front",
-]
+SUITE_HEADERS = ["entry", "strategy", "framework", "backbone", "ACC %", "avg. inc. acc %",
+                 "BWT pp", "forgetting pp", "GFLOPs G/img", "params M", "latency ms", "seeds",
+                 "front ACC", "front AIA"]  # fmt: skip
+EVIL_LABEL = "<script>window.__pwned=1</script><b>bold</b>"
+EVIL_VALUE = '<img src=x onerror="window.__pwned=2">'
 
 
-class PageParser(HTMLParser):
-    """Collects sections (by data-suite), their table headers/rows, images and left-out lines."""
+class Page(HTMLParser):
+    """One page: its tables (by id), links, images, scripts, element ids and text."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
         super().__init__()
-        self.sections: list[dict] = []
+        self.path = path
+        self.tables: dict[str, list[list[str]]] = {}
+        self.row_attrs: dict[str, list[dict]] = {}
+        self.cell_attrs: dict[str, list[list[dict]]] = {}
+        self.links: list[str] = []
         self.images: list[str] = []
+        self.scripts: list[dict] = []
+        self.ids: set[str] = set()
         self.text: list[str] = []
+        self._table: str | None = None
         self._cell: list[str] | None = None
-        self._row: list[str] | None = None
-        self._row_attrs: dict = {}
-        self._left_out = False
+        self.feed(path.read_text(encoding="utf-8"))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
-        if tag == "section":
-            self.sections.append({"attrs": attributes, "headers": [], "rows": [], "left_out": ""})
-        elif tag == "tr":
-            self._row, self._row_attrs = [], attributes
-        elif tag in ("td", "th"):
+        if "id" in attributes:
+            self.ids.add(attributes["id"] or "")
+        if tag == "table":
+            self._table = attributes.get("id") or f"table{len(self.tables)}"
+            self.tables[self._table], self.row_attrs[self._table] = [], []
+            self.cell_attrs[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+            self.row_attrs[self._table].append(attributes)
+            self.cell_attrs[self._table].append([])
+        elif tag in ("td", "th") and self._table:
             self._cell = []
+            self.cell_attrs[self._table][-1].append(attributes)
+        elif tag == "a" and "href" in attributes:
+            self.links.append(attributes["href"] or "")
         elif tag == "img":
-            self.images.append(attributes["src"])
-        elif tag == "p" and attributes.get("class") == "left-out":
-            self._left_out = True
+            self.images.append(attributes["src"] or "")
+        elif tag == "script":
+            self.scripts.append(attributes)
+        elif tag == "link":
+            self.links.append(attributes.get("href") or "")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None and self._row is not None:
-            self._row.append(" ".join("".join(self._cell).split()))
+        if tag in ("td", "th") and self._cell is not None and self._table:
+            self.tables[self._table][-1].append(" ".join("".join(self._cell).split()))
             self._cell = None
-        elif tag == "tr" and self._row is not None:
-            section = self.sections[-1]
-            if section["headers"]:
-                section["rows"].append({"cells": self._row, "attrs": self._row_attrs})
-            else:
-                section["headers"] = self._row
-            self._row = None
-        elif tag == "p":
-            self._left_out = False
+        elif tag == "table":
+            self._table = None
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
         if self._cell is not None:
             self._cell.append(data)
-        if self._left_out:
-            self.sections[-1]["left_out"] += data.strip()
-
-    def section(self, suite: str, version: int = 1) -> dict:
-        matches = [
-            s
-            for s in self.sections
-            if s["attrs"].get("data-suite") == suite
-            and s["attrs"].get("data-suite-version") == str(version)
-        ]
-        assert len(matches) == 1, f"expected one section for {suite} v{version}"
-        return matches[0]
 
     @property
     def page_text(self) -> str:
         return " ".join(" ".join(self.text).split())
 
+    def rows(self, table: str) -> list[list[str]]:
+        return self.tables[table][1:]
 
-def parse(index: Path) -> PageParser:
-    parser = PageParser()
-    parser.feed(index.read_text(encoding="utf-8"))
-    return parser
+    def link_to(self, text_in_href: str) -> Path:
+        matches = [h for h in self.links if text_in_href in h]
+        assert matches, f"no link containing {text_in_href!r} on {self.path}"
+        return (self.path.parent / matches[0].split("#")[0]).resolve()
 
 
 @pytest.fixture(scope="module")
-def golden_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    return build_site(golden_records(), out, generated_at=GENERATED_AT)
+    return build_site(golden_records(), out, generated_at=GENERATED_AT).parent
 
 
-def test_table_rows_sorted_by_primary_metric_with_exact_values(golden_site: Path) -> None:
-    section = parse(golden_site).section("digits-5split")
-    assert section["headers"] == HEADERS
-    assert [row["cells"] for row in section["rows"]] == [
-        [
-            "joint upper bound",
-            "compact_cnn",
-            "96.50",
-            "97.25",
-            "-2.00",
-            "2.00",
-            "96.50",
-            "1",
-            "1",
-            "2",
-            "1",
-            "",
-        ],
-        [
-            "lwf",
-            "compact_cnn",
-            "73.50 ± 4.95",
-            "82.75 ± 3.89",
-            "-27.00 ± 4.24",
-            "27.00 ± 4.24",
-            "73.50 ± 4.95",
-            "1",
-            "1",
-            "3 ± 1.41",
-            "2",
-            "yes",
-        ],
-        [
-            "lwf+kd",
-            "compact_cnn",
-            "55.00",
-            "75.50",
-            "-56.00",
-            "56.00",
-            "55.00",
-            "0.25",
-            "1",
-            "2",
-            "1",
-            "yes",
-        ],
+def suite_page(site: Path, version: int = 1) -> Page:
+    return Page(site / "suites" / f"digits-5split-v{version}.html")
+
+
+def entry_page(site: Path, label: str) -> Page:
+    suite = suite_page(site)
+    row = next(i for i, row in enumerate(suite.rows("leaderboard")) if row[0].startswith(label))
+    hrefs = [h for h in suite.links if h.startswith("../entries/")]
+    return Page((suite.path.parent / hrefs[row]).resolve())
+
+
+def test_index_shows_suites_best_entries_thumbnails_and_archives(site: Path) -> None:
+    index = Page(site / "index.html")
+    text = index.page_text
+    assert "Built 2026-11-29 04:00 UTC from 12 records (8 trials shown, 4 left out" in text
+    assert "digits-5split v1" in text and "2 tasks of 2 classes (4 in all)" in text
+    # The suite ranks by average incremental accuracy; joint is a reference, so lwf is best.
+    assert "Best by avg. inc. acc: lwf 82.75 ± 3.89 % at 1 GFLOPs provisional" in text
+    assert index.images == ["plots/digits-5split-v1-pareto-aia.png"]
+    # Version 0 is archived, listed apart, and links to its own page.
+    assert index.tables["archived-table"][1] == ["digits-5split", "v0", "v1", "1", "1"]
+    assert "suites/digits-5split-v0.html" in index.links
+    # other-suite only failed: it has a card that says so, and no plot.
+    assert "other-suite v1" in text and "No usable trials for this suite version yet." in text
+
+
+def test_suite_table_has_the_golden_rows_best_first(site: Path) -> None:
+    page = suite_page(site)
+    assert page.tables["leaderboard"][0] == SUITE_HEADERS
+    assert page.rows("leaderboard") == [
+        ["joint upper bound", "joint", "none", "compact_cnn", "96.50", "97.25", "-2.00", "2.00",
+         "1", "1", "2", "1 provisional", "", ""],
+        ["lwf", "lwf", "none", "compact_cnn", "73.50 ± 4.95", "82.75 ± 3.89", "-27.00 ± 4.24",
+         "27.00 ± 4.24", "1", "1", "3 ± 1.41", "2 provisional", "front", "front"],
+        ["lwf+prepruning@0.4", "lwf", "prepruning", "compact_cnn", "63.00 ± 3.00",
+         "77.50 ± 2.50", "-40.00 ± 0.00", "40.00 ± 0.00", "0.36", "0.36", "2", "3", "front",
+         "front"],
+        ["lwf+kd", "lwf", "kd", "compact_cnn", "55.00", "75.50", "-56.00", "56.00", "0.25", "1",
+         "2", "1 provisional", "front", "front"],
+    ]  # fmt: skip
+    assert [r.get("class") for r in page.row_attrs["leaderboard"][1:]] == [
+        "reference",
+        None,
+        None,
+        None,
     ]
 
 
-def test_reference_rows_are_marked(golden_site: Path) -> None:
-    rows = parse(golden_site).section("digits-5split")["rows"]
-    assert [row["attrs"].get("class") for row in rows] == ["reference", None, None]
+def test_table_needs_no_javascript(site: Path) -> None:
+    html = suite_page(site).path.read_text(encoding="utf-8")
+    # The filter box appears only when the script runs; the table is plain, pre-sorted HTML.
+    assert '<p class="controls" hidden>' in html
+    assert html.index('<table id="leaderboard"') < html.index("</table>")
 
 
-def test_left_out_records_are_reported_per_suite(golden_site: Path) -> None:
-    page = parse(golden_site)
-    assert page.section("digits-5split")["left_out"] == (
-        "Left out 3 records: 1 failed, 2 debug (made with test-only shortcuts)."
-    )
-    other = page.section("other-suite")
-    assert other["rows"] == []
-    assert other["left_out"] == (
-        "Left out 1 record: 1 failed, 0 debug (made with test-only shortcuts)."
-    )
-    assert "Generated 2026-11-29 04:00 UTC from 8 records (4 trials shown, 4 left out)" in (
-        page.page_text
-    )
+def test_numeric_cells_carry_the_exact_mean_for_sorting(site: Path) -> None:
+    page = suite_page(site)
+    lwf_cells = page.cell_attrs["leaderboard"][2]
+    assert float(lwf_cells[4]["data-value"]) == pytest.approx(73.5)  # ACC
+    assert float(lwf_cells[10]["data-value"]) == pytest.approx(3.0)  # latency
+    headers = page.cell_attrs["leaderboard"][0]
+    assert [h.get("data-better") for h in headers[4:11]] == [c.better for c in COLUMNS]
 
 
-def test_header_explains_the_numbers(golden_site: Path) -> None:
-    text = parse(golden_site).page_text
-    for phrase in (
-        "2 × MACs",
-        "batch 1",
-        "all classes seen, after the last task",
-        "Backward transfer",
-        "Diagnostic only",
-    ):
+def test_archived_version_is_labelled_and_links_to_the_current_one(site: Path) -> None:
+    page = suite_page(site, version=0)
+    assert "archived" in page.page_text and "this suite has a newer version, v1" in page.page_text
+    assert page.rows("leaderboard")[0][:5] == ["lwf", "lwf", "none", "compact_cnn", "40.00"]
+    assert page.link_to("digits-5split-v1.html").is_file()
+
+
+def test_legend_defines_every_metric_unit_and_measurement(site: Path) -> None:
+    page = suite_page(site)
+    text = page.page_text
+    for column in COLUMNS:
+        assert f"metric-{column.key}" in page.ids
+        assert column.definition[:40] in text.lower() or column.definition[:40].capitalize() in text
+        assert f"({column.unit})" in text
+    for phrase in ("2 × multiply-accumulates", "batch 1", "after the last task", "Backward",
+                   "Diagnostic only", "provisional", "Pareto front", "Measured:"):  # fmt: skip
         assert phrase in text
 
 
-def test_plots_exist_and_are_referenced_relatively(golden_site: Path) -> None:
-    images = parse(golden_site).images
-    # other-suite has no usable trial, so it gets no plot.
-    assert images == ["plots/digits-5split-v1.png"]
-    for src in images:
-        assert not Path(src).is_absolute()
-        assert (golden_site.parent / src).read_bytes().startswith(PNG_MAGIC)
+def test_plots_svg_on_the_page_png_to_share(site: Path) -> None:
+    page = suite_page(site)
+    assert page.images == [
+        "../plots/digits-5split-v1-pareto-aia.svg",
+        "../plots/digits-5split-v1-pareto-acc.svg",
+        "../plots/digits-5split-v1-plain-vs-enhanced.svg",
+    ]
+    assert "../plots/digits-5split-v1-pareto-aia.png" in page.links
+    for src in page.images:
+        svg = (page.path.parent / src).read_text(encoding="utf-8")
+        assert svg.startswith("<?xml") and "<dc:date>" not in svg and "<script" not in svg
+    png = site / "plots" / "digits-5split-v1-pareto-aia.png"
+    assert png.read_bytes().startswith(PNG_MAGIC)
 
 
-def test_page_is_static(golden_site: Path) -> None:
-    html = golden_site.read_text(encoding="utf-8").lower()
-    for forbidden in ("<script", "<link", "http://", "https://", "@import"):
-        assert forbidden not in html
+def test_entry_page_has_config_provenance_seeds_curves_and_heatmap(site: Path) -> None:
+    page = entry_page(site, "lwf+prepruning@0.4")
+    text = page.page_text
+    assert "lwf+prepruning@0.4 on digits-5split v1" in text
+    assert ["framework", "ratio", "0.4"] in page.tables["config-table"]
+    seeds = page.rows("per-seed")
+    assert [row[0] for row in seeds] == ["1", "2", "3"]
+    assert [row[2] for row in seeds] == ["60.00", "63.00", "66.00"]  # ACC per seed
+    assert "Accuracy after each task" in text and "Means: 92.00, 63.00 %" in text
+    heat = page.tables["heatmap"]
+    assert heat[1] == ["task 1", "92.0 ± 2.0", ""] and heat[2] == [
+        "task 2",
+        "52.0 ± 2.0",
+        "74.0 ± 4.0",
+    ]
+    provenance = dict((row[0], row[1:]) for row in page.tables["provenance-table"][1:])
+    assert provenance["git_commit"] == ["0" * 40] and provenance["package torch"] == ["2.14.1"]
+    assert "Pareto front (avg. inc. acc)" in text
+
+
+def test_framework_report_is_shown_when_present(site: Path) -> None:
+    page = entry_page(site, "lwf+kd")
+    assert "Framework report" in page.page_text
+    assert ["teacher_gflops_per_image", "1"] in page.tables["report-table"]
+
+
+def test_each_seed_has_an_exact_reproduce_command(site: Path) -> None:
+    page = entry_page(site, "lwf+prepruning@0.4")
+    command = (
+        "cilbench run --suite digits-5split \\\n  --method lwf+prepruning \\\n"
+        "  --backbone compact_cnn \\\n  --seeds 2 \\\n  --set framework.ratio=0.4"
+    )
+    html = page.path.read_text(encoding="utf-8")
+    assert f"<pre><code>git checkout {'0' * 40}\n{command}</code></pre>" in html
+    assert html.count("<pre><code>") == 3
+
+
+def test_reproduce_command_quotes_and_passes_every_config_value() -> None:
+    config = {"strategy": {"lambda_kd": 2.0, "note": "a b"}, "training": {"milestones": [1, 2]}}
+    record = make_record(label="lwf", config=config, seed=7)
+    assert reproduce_command(record).split(" \\\n  ") == [
+        "cilbench run --suite digits-5split",
+        "--method lwf+none",
+        "--backbone compact_cnn",
+        "--seeds 7",
+        "--set strategy.lambda_kd=2.0",
+        "--set 'strategy.note=a b'",
+        "--set 'training.milestones=[1, 2]'",
+    ]
+
+
+def test_raw_records_are_published_next_to_the_pages(site: Path) -> None:
+    page = entry_page(site, "lwf+kd")
+    record = next(r for r in golden_records() if r["method"]["label"] == "lwf+kd")
+    published = page.link_to("records/")
+    # Written as write_record lays a record out, so a harness file comes back byte for byte.
+    assert published.read_text(encoding="utf-8") == json.dumps(record, indent=1) + "\n"
+
+
+def test_every_link_and_image_resolves_and_nothing_leaves_the_site(site: Path) -> None:
+    pages = {path.resolve(): Page(path) for path in site.rglob("*.html")}
+    assert len(pages) == 1 + 3 + 5  # index, three suite versions, five entries
+    for page in pages.values():
+        for reference in page.links + page.images + [s.get("src") or "" for s in page.scripts]:
+            assert "://" not in reference and not reference.startswith("/"), reference
+            target, _, fragment = reference.partition("#")
+            resolved = (page.path.parent / target).resolve() if target else page.path.resolve()
+            assert resolved.is_file(), f"{page.path}: broken link {reference}"
+            if fragment and resolved.suffix == ".html":
+                assert fragment in pages[resolved].ids, f"{page.path}: no #{fragment}"
+    for path in site.rglob("*"):
+        if path.suffix in (".html", ".css", ".js"):
+            text = path.read_text(encoding="utf-8").lower()
+            text = text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+            assert "http://" not in text and "https://" not in text and "@import" not in text
+
+
+def test_scripts_and_html_in_records_are_escaped(tmp_path: Path) -> None:
+    config = {"strategy": {"note": EVIL_VALUE}, "framework": {}, "training": {}}
+    records = [make_record(label=EVIL_LABEL, config=config, seed=s) for s in (1, 2)]
+    site = build_site(records, tmp_path, generated_at=GENERATED_AT).parent
+    for path in site.rglob("*"):
+        if path.suffix in (".html", ".svg"):
+            raw = path.read_text(encoding="utf-8")
+            assert "<script>window" not in raw and "<img src=x" not in raw and "<b>bold" not in raw
+            assert raw.count("<script") == (1 if path.suffix == ".html" else 0)
+    suite = Page(site / "suites" / "digits-5split-v1.html")
+    assert suite.rows("leaderboard")[0][0] == EVIL_LABEL
+    entry = Page(suite.link_to("../entries/"))
+    assert ["strategy", "note", EVIL_VALUE] in entry.tables["config-table"]
+
+
+def test_build_is_deterministic_apart_from_the_stamp(tmp_path: Path) -> None:
+    build_site(golden_records(), tmp_path / "a", generated_at=GENERATED_AT)
+    build_site(golden_records(), tmp_path / "b", generated_at=datetime(2027, 1, 1, tzinfo=UTC))
+    build_site(golden_records(), tmp_path / "c", generated_at=GENERATED_AT, workers=2)
+    assert _differences(tmp_path / "a", tmp_path / "b") == ["index.html"]
+    assert _differences(tmp_path / "a", tmp_path / "c") == []
+
+
+def _differences(first: Path, second: Path) -> list[str]:
+    names = sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())
+    assert names == sorted(str(p.relative_to(second)) for p in second.rglob("*") if p.is_file())
+    _, mismatch, errors = filecmp.cmpfiles(first, second, names, shallow=False)
+    return sorted(mismatch + errors)
+
+
+def test_rebuild_drops_stale_files_and_never_writes_into_results(tmp_path: Path) -> None:
+    results, out = tmp_path / "results", tmp_path / "site"
+    for record in golden_records():
+        path = record_path(results, record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=1) + "\n")
+    loaded = load_records_leniently(results)
+    build_site(loaded.records, out, sources=loaded.sources)
+    mine = out / "notes.txt"
+    mine.write_text("not the builder's")
+    before = {p: p.read_bytes() for p in results.rglob("*.json")}
+    # Rebuild from in-memory records that differ: published files are replaced, not written
+    # through (they may be hard links to results/), and pages of vanished entries go away.
+    changed = [r for r in golden_records() if r["method"]["label"] != "lwf+kd"]
+    for record in changed:
+        record["created_utc"] = "2030-01-01T00:00:00Z"
+    build_site(changed, out)
+    assert {p: p.read_bytes() for p in results.rglob("*.json")} == before
+    assert not any("lwf+kd" in p.name for p in (out / "entries").rglob("*.html"))
+    assert len(list((out / "records").glob("*.json"))) == 7
+    assert mine.read_text() == "not the builder's"
 
 
 def test_empty_results_give_a_helpful_page(tmp_path: Path) -> None:
-    page = parse(build_site([], tmp_path, generated_at=GENERATED_AT))
-    assert "No results yet" in page.page_text
-    assert "make suite" in page.page_text
-    assert page.images == []
-    assert [s["attrs"].get("id") for s in page.sections] == ["no-results"]
+    index = Page(build_site([], tmp_path / "new" / "site", generated_at=GENERATED_AT))
+    assert "No results yet" in index.page_text and "make suite" in index.page_text
+    assert index.images == [] and "no-results" in index.ids
 
 
-def test_build_is_deterministic_and_drops_stale_plots(tmp_path: Path) -> None:
-    first = build_site(golden_records(), tmp_path / "a", generated_at=GENERATED_AT)
-    stale = tmp_path / "b" / "plots" / "removed-suite-v1.png"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(PNG_MAGIC)
-    second = build_site(golden_records(), tmp_path / "b", generated_at=GENERATED_AT)
-    assert first.read_bytes() == second.read_bytes()
-    assert sorted(p.name for p in (tmp_path / "b" / "plots").iterdir()) == ["digits-5split-v1.png"]
-    plot = "plots/digits-5split-v1.png"
-    assert (tmp_path / "a" / plot).read_bytes() == (tmp_path / "b" / plot).read_bytes()
-
-
-def test_labels_are_escaped(tmp_path: Path) -> None:
-    records = [make_record(label="<b>evil</b>", seed=1)]
-    index = build_site(records, tmp_path, generated_at=GENERATED_AT)
-    assert "<b>evil</b>" not in index.read_text(encoding="utf-8")
-    assert parse(index).section("digits-5split")["rows"][0]["cells"][0] == "<b>evil</b>"
+def test_skipped_files_are_listed_on_the_index(tmp_path: Path) -> None:
+    warnings = ["results/x/broken.json: skipped: not readable JSON"]
+    index = Page(build_site([make_record()], tmp_path, skipped=warnings))
+    assert "1 record file left out" in index.page_text
+    assert "results/x/broken.json: skipped: not readable JSON" in index.page_text
 
 
 def test_same_label_with_two_configs_is_told_apart(tmp_path: Path) -> None:
@@ -236,15 +347,21 @@ def test_same_label_with_two_configs_is_told_apart(tmp_path: Path) -> None:
         make_record(label="lwf", seed=1, config={"strategy": {"lambda": 1}}),
         make_record(label="lwf", seed=1, config={"strategy": {"lambda": 2}}),
     ]
-    rows = parse(build_site(records, tmp_path)).section("digits-5split")["rows"]
-    methods = [row["cells"][0] for row in rows]
+    page = Page(build_site(records, tmp_path).parent / "suites" / "digits-5split-v1.html")
+    methods = [row[0] for row in page.rows("leaderboard")]
     assert len(set(methods)) == 2 and all(m.startswith("lwf [") for m in methods)
 
 
-@pytest.mark.parametrize(
-    ("gflops", "scale"), [((0.01, 0.5), "log"), ((0.1, 0.5), "linear"), ((0.0, 5.0), "linear")]
-)
-def test_flops_axis_goes_log_beyond_tenfold_span(gflops: tuple[float, ...], scale: str) -> None:
+def test_no_comparison_plot_without_an_enhanced_entry(tmp_path: Path) -> None:
+    records = [make_record(label="lwf", seed=1), make_record(label="finetune", seed=1)]
+    page = Page(build_site(records, tmp_path).parent / "suites" / "digits-5split-v1.html")
+    assert "no plain-vs-enhanced comparison" in page.page_text
+    assert not any("plain-vs-enhanced" in src for src in page.images)
+
+
+@pytest.mark.parametrize(("gflops", "scale"), [((0.01, 0.5), "log"), ((0.3, 0.5), "log"),
+                                               ((0.0, 5.0), "linear")])  # fmt: skip
+def test_flops_axis_is_logarithmic_when_it_can_be(gflops: tuple[float, ...], scale: str) -> None:
     ax = Figure().add_subplot()
     _set_flops_axis(ax, pd.Series(gflops))
     assert ax.get_xscale() == scale

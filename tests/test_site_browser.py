@@ -1,0 +1,171 @@
+"""The built site in a real headless Chromium, used as a person would: look, sort, filter, click.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package (``.ci/run``
+installs them); skipped with the reason when any is missing. Screenshots of each page kind go
+to the test's tmp dir and, when set, to ``$CILBENCH_ARTIFACTS``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.site import build_site
+from tests.record_factory import make_record
+from tests.test_aggregate import golden_records
+from tests.test_site import EVIL_LABEL, EVIL_VALUE
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=1400,1000")  # fmt: skip
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
+    "chromium-driver; .ci/run installs them)",
+)
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="needs selenium (pip install selenium)"
+)
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+GFLOPS_COLUMN = 8  # entry, strategy, framework, backbone, ACC, AIA, BWT, forgetting, GFLOPs
+
+
+def browser_records() -> list[dict]:
+    """The golden records plus an entry whose label and config try to inject markup."""
+    evil_config = {"strategy": {"note": EVIL_VALUE}, "framework": {}, "training": {}}
+    evil = [make_record(label=EVIL_LABEL, config=evil_config, seed=s, gflops=0.1) for s in (1, 2)]
+    return golden_records() + evil
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_site(browser_records(), tmp_path_factory.mktemp("site")).parent
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="cilbench-chromium-")
+    for flag in (*BROWSER_FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    browser = webdriver.Chrome(service=service, options=options)
+    browser.set_page_load_timeout(30)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_page(driver: Any, path: Path) -> None:
+    driver.get(path.resolve().as_uri())
+    check_page(driver)
+
+
+def check_page(driver: Any) -> None:
+    """No console errors (CSP violations, failed loads, script errors) and every image loaded."""
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == [], errors
+    images = driver.execute_script(
+        "return Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])"
+    )
+    assert all(loaded for _, loaded in images), images
+    # Nothing from a record ran or became markup: our one script, no handler attributes.
+    assert driver.execute_script("return window.__pwned === undefined")
+    assert driver.execute_script("return document.querySelectorAll('[onerror]').length") == 0
+    scripts = driver.execute_script("return Array.from(document.scripts).map(s => s.src)")
+    assert len(scripts) == 1 and scripts[0].endswith("leaderboard.js")
+
+
+def screenshot(driver: Any, name: str, folder: Path) -> None:
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, min(height + 100, 4000))
+    targets = [folder / "screenshots"]
+    if os.environ.get("CILBENCH_ARTIFACTS"):
+        targets.append(Path(os.environ["CILBENCH_ARTIFACTS"]))
+    for target in targets:
+        target.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(target / f"{name}.png"))
+    driver.set_window_size(1400, 1000)
+
+
+def column(driver: Any, index: int, attribute: str | None = "data-value") -> list[Any]:
+    """The visible rows' cells of one column: their sort values, or their text."""
+    cells = driver.find_elements(
+        By.CSS_SELECTOR, f"#leaderboard tbody tr:not([hidden]) td:nth-child({index + 1})"
+    )
+    if attribute is None:
+        return [cell.text for cell in cells]
+    return [float(cell.get_attribute(attribute)) for cell in cells]
+
+
+def test_index_loads_cleanly_with_its_thumbnails(driver: Any, site: Path, tmp_path: Path) -> None:
+    open_page(driver, site / "index.html")
+    assert driver.find_elements(By.CSS_SELECTOR, "img.thumb")
+    screenshot(driver, "index", tmp_path)
+
+
+def test_headers_sort_and_the_filter_narrows(driver: Any, site: Path, tmp_path: Path) -> None:
+    open_page(driver, site / "index.html")
+    driver.find_element(By.LINK_TEXT, "digits-5split").click()
+    WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("digits-5split-v1.html"))
+    check_page(driver)
+    headers = driver.find_elements(By.CSS_SELECTOR, "#leaderboard thead th button.sort")
+    headers[GFLOPS_COLUMN].click()  # fewer GFLOPs is better: the first click puts them first
+    ascending = column(driver, GFLOPS_COLUMN)
+    assert ascending == sorted(ascending) and ascending[0] < ascending[-1]
+    headers[GFLOPS_COLUMN].click()
+    assert column(driver, GFLOPS_COLUMN) == sorted(ascending, reverse=True)
+    headers[0].click()  # text columns sort alphabetically
+    names = column(driver, 0, attribute=None)
+    assert names == sorted(names, key=str.lower)
+
+    total = len(column(driver, 0, attribute=None))
+    box = driver.find_element(By.CSS_SELECTOR, "input.table-filter")
+    box.send_keys("prepruning")
+    narrowed = column(driver, 2, attribute=None)
+    assert narrowed == ["prepruning"] and total > 1
+    status = driver.find_element(By.CSS_SELECTOR, ".filter-status").text
+    assert status == f"1 of {total} entries"
+    box.clear()
+    box.send_keys(" ")  # clear() fires no input event; a keystroke does
+    assert len(column(driver, 0, attribute=None)) == total
+    screenshot(driver, "suite", tmp_path)
+
+
+def test_an_entry_link_opens_its_page(driver: Any, site: Path, tmp_path: Path) -> None:
+    open_page(driver, site / "suites" / "digits-5split-v1.html")
+    driver.find_element(By.LINK_TEXT, "lwf+prepruning@0.4").click()
+    WebDriverWait(driver, 10).until(lambda d: "/entries/" in d.current_url)
+    check_page(driver)
+    assert driver.find_element(By.TAG_NAME, "h1").text.startswith("lwf+prepruning@0.4")
+    assert driver.find_elements(By.CSS_SELECTOR, "figure.curve svg polyline")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#heatmap td.num")) == 3
+    assert "--set framework.ratio=0.4" in driver.find_element(By.ID, "reproduce").text
+    screenshot(driver, "entry", tmp_path)
+
+
+def test_markup_in_a_record_is_shown_as_text_never_run(driver: Any, site: Path) -> None:
+    open_page(driver, site / "suites" / "digits-5split-v1.html")
+    links = driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody td:first-child a")
+    evil = [link for link in links if link.text == EVIL_LABEL]
+    assert len(evil) == 1
+    evil[0].click()
+    WebDriverWait(driver, 10).until(lambda d: "/entries/" in d.current_url)
+    check_page(driver)
+    assert driver.find_element(By.TAG_NAME, "h1").text.startswith(EVIL_LABEL)
+    assert EVIL_VALUE in driver.find_element(By.ID, "config-table").text
