@@ -383,12 +383,18 @@ def test_format_mean_std(mean: float, std: float, always_std: bool, expected: st
 
 
 def test_site_and_aggregate_import_neither_torch_nor_ray() -> None:
+    root = Path(__file__).resolve().parents[1]
+    # Every module of the site (harness/site.py and each harness/site_*.py), each by name.
+    modules = [
+        "harness.aggregate",
+        *(f"harness.{p.stem}" for p in sorted(root.glob("harness/site*.py"))),
+    ]
+    assert {"harness.site", "harness.site_plots", "harness.site_entries"} <= set(modules)
     code = (
-        "import harness.site, harness.aggregate, sys; "
+        f"import sys, {', '.join(modules)}; "
         "assert 'torch' not in sys.modules and 'ray' not in sys.modules, "
         "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ray'))"
     )
-    root = Path(__file__).resolve().parents[1]
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=root,

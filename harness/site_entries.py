@@ -1,0 +1,310 @@
+"""One entry's page: config, per-seed numbers, provenance, reproduce commands and charts.
+
+An entry is one configuration of a method on one suite version, averaged over its seeds. Its
+page data is plain dicts and tuples for ``entry.html.j2``: the table cells of every trial, the
+resolved config, provenance, the exact ``cilbench run`` line per seed, the accuracy curve as
+inline-SVG geometry (drawn by ``curve.svg.j2``) and the mean accuracy matrix as a heatmap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+import warnings
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+import numpy as np
+from matplotlib.colors import to_hex
+
+from harness import aggregate
+from harness.metrics import accuracy_on_seen
+from harness.site_columns import COLUMN_BY_KEY, COLUMNS, TASK_AWARE, HeatCell, _cell, _single
+
+if TYPE_CHECKING:
+    from harness.site_suite import _Suite
+
+REFERENCE_NAMES = {"upper_bound": "upper bound", "lower_bound": "lower bound"}
+
+
+def _entry(row: Mapping[str, Any], records: list[Mapping[str, Any]], *, suite: _Suite) -> dict:
+    records = sorted(records, key=lambda r: (int(r["suite"].get("order_index", 0)), r["seed"]))
+    reference = row["reference"] if isinstance(row["reference"], str) else None
+    first = records[0]
+    options = _set_options(first["method"].get("config") or {})  # one config per entry
+    trials = [_trial(r, set_options=options) for r in records]
+    return {
+        "display": row["display"],
+        "label": row["label"],
+        "strategy": row["strategy"],
+        "framework": row["framework"],
+        "backbone": row["backbone"],
+        "config_sha256": row["config_sha256"],
+        "reference": REFERENCE_NAMES.get(reference, reference) if reference else "",
+        "href": f"entries/{suite.slug}/{row['slug']}.html",
+        "seeds": int(row["seeds"]),
+        "provisional": bool(row["provisional"]),
+        "pareto": {m: bool(row[f"pareto_{m}"]) for m in aggregate.ACCURACY_METRICS},
+        "cells": [_cell(row, c) for c in COLUMNS],
+        "task_aware": _cell(row, TASK_AWARE),
+        "primary": _cell(row, COLUMN_BY_KEY[suite.info["primary_metric"]]),
+        "gflops": _cell(row, COLUMN_BY_KEY["gflops_per_image"]),
+        "config": _config_rows(first["method"]["config"]),
+        "trials": trials,
+        "provenance": _provenance_table(trials),
+        "framework_report": _framework_report(records),
+        "curve": _curve(records),
+        "heatmap": _heatmap(records),
+        "records": records,
+    }
+
+
+def _trial(record: Mapping[str, Any], *, set_options: list[list[str]]) -> dict[str, Any]:
+    values = {**record["results"]["metrics"], **record["inference_cost"]}
+    cost = record["inference_cost"]
+    suite, provenance = record["suite"], record.get("provenance") or {}
+    commit = provenance.get("git_commit")
+    return {
+        "seed": record["seed"],
+        "order_index": int(suite.get("order_index", 0)),
+        "order_sha256": str(suite.get("class_order_sha256") or "")[:12],
+        "run_id": record["run_id"],
+        "record_href": f"records/{_record_name(record['run_id'])}",
+        "created_utc": record.get("created_utc") or "",
+        "cells": [_single(values.get(c.key), c) for c in COLUMNS],
+        "task_aware": _single(values.get(TASK_AWARE.key), TASK_AWARE),
+        "gflops_check": _gflops_check(cost),
+        "params_without_head": cost.get("params_millions_without_head"),
+        "latency_threads": cost.get("latency_threads"),
+        "wall_time_s": (record.get("timing") or {}).get("trial_wall_time_s"),
+        "commit": commit or "unknown",
+        "dirty": provenance.get("git_dirty"),
+        "provenance": _provenance_rows(provenance),
+        "reproduce": reproduce_command(record, set_options=set_options),
+        "checkout": f"git checkout {commit}" if commit else "",
+    }
+
+
+def _gflops_check(cost: Mapping[str, Any]) -> str:
+    torch_count, ptflops = cost.get("gflops_per_image_torch"), cost.get("gflops_per_image_ptflops")
+    if torch_count is None or ptflops is None:
+        return ""
+    return f"torch {torch_count:.4g} / ptflops {ptflops:.4g}"
+
+
+def _provenance_rows(provenance: Mapping[str, Any]) -> dict[str, str]:
+    """Flat name -> value: packages one per row, then everything else, sorted."""
+    rows = {f"package {name}": str(version)
+            for name, version in sorted((provenance.get("packages") or {}).items())}  # fmt: skip
+    for key in sorted(provenance):
+        if key != "packages":
+            rows[key] = _plain(provenance[key])
+    return rows
+
+
+def _provenance_table(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """One column when every seed ran in the same place (the usual case), else one per seed."""
+    per_seed = [t["provenance"] for t in trials]
+    names = sorted({name for rows in per_seed for name in rows})
+    if all(rows == per_seed[0] for rows in per_seed):
+        return {"columns": ["all seeds"], "rows": [(n, [per_seed[0][n]]) for n in names]}
+    columns = [f"seed {t['seed']}" for t in trials]
+    return {
+        "columns": columns,
+        "rows": [(n, [rows.get(n, "—") for rows in per_seed]) for n in names],
+    }
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)  # 1.0 stays "1.0": the value as recorded
+
+
+def _config_rows(config: Mapping[str, Any]) -> list[dict[str, str]]:
+    return [
+        {"scope": scope, "key": key, "value": _plain(value)}
+        for scope in sorted(config)
+        if isinstance(config[scope], Mapping)
+        for key, value in sorted(config[scope].items())
+    ]
+
+
+def _framework_report(records: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The optional ``framework_report`` objects as one table: a row per key, a column per seed."""
+    reports = [r.get("framework_report") for r in records]
+    if not any(isinstance(report, Mapping) and report for report in reports):
+        return None
+    keys = sorted({k for report in reports if isinstance(report, Mapping) for k in report})
+    return {
+        "seeds": [r["seed"] for r in records],
+        "rows": [
+            {"key": key, "values": [_report_value(rep, key) for rep in reports]} for key in keys
+        ],
+    }
+
+
+def _report_value(report: Any, key: str) -> str:
+    if not isinstance(report, Mapping) or key not in report:
+        return "—"
+    value = report[key]
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list) and all(isinstance(v, float) for v in value):
+        return "[" + ", ".join(f"{v:.4g}" for v in value) + "]"
+    return _plain(value)
+
+
+def reproduce_command(
+    record: Mapping[str, Any], *, set_options: list[list[str]] | None = None
+) -> str:
+    """The ``cilbench run`` line that reruns this trial, one option per line.
+
+    Every key of the resolved config is passed with ``--set``: the record does not say which
+    values were defaults, and defaults may have changed since, so only explicit values rerun
+    the same trial. ``set_options``: ``_set_options`` of the record's config, if known.
+    """
+    method = record["method"]
+    parts = [
+        ["cilbench", "run", "--suite", str(record["suite"]["name"])],
+        ["--method", f"{method['strategy']}+{method['framework']}"],
+        ["--backbone", str(method["backbone"])],
+        ["--seeds", str(record["seed"])],
+    ]
+    if set_options is None:
+        set_options = _set_options(method.get("config") or {})
+    return " \\\n  ".join(" ".join(shlex.quote(p) for p in part) for part in parts + set_options)
+
+
+def _set_options(config: Mapping[str, Any]) -> list[list[str]]:
+    """``--set scope.key=value`` per resolved key, values as the command line parses them."""
+    options = []
+    for row in _config_rows(config):
+        value = config[row["scope"]][row["key"]]
+        text = value if isinstance(value, str) else json.dumps(value)
+        options.append(["--set", f"{row['scope']}.{row['key']}={text}"])
+    return options
+
+
+def _record_name(run_id: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", run_id):
+        return f"{run_id}.json"
+    return hashlib.sha256(run_id.encode()).hexdigest()[:16] + ".json"
+
+
+def _matrix(record: Mapping[str, Any]) -> np.ndarray:
+    acc = record["results"]["acc_matrix_pct"]
+    return np.array([[np.nan if v is None else float(v) for v in row] for row in acc])
+
+
+def _curve(records: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Geometry of the accuracy-after-each-task chart (inline SVG, drawn by curve.svg.j2)."""
+    curves = [
+        accuracy_on_seen(r["results"]["acc_matrix_pct"], r["results"]["test_samples_per_task"])
+        for r in records
+    ]
+    tasks = max(len(c) for c in curves)
+    padded = np.array([c + [np.nan] * (tasks - len(c)) for c in curves])
+    mean, std = _mean_std(padded)
+    return _curve_geometry(padded, mean, np.nan_to_num(std), seeds=[r["seed"] for r in records])
+
+
+def _mean_std(stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample std over axis 0, NaN-aware only when the NaNs differ between seeds.
+
+    Within a suite version every trial has the same tasks, so the NaNs (entries above the
+    diagonal) line up and plain numpy is exact and several times faster than nanmean.
+    """
+    if len(stacked) == 1:
+        return stacked[0], np.full(stacked.shape[1:], np.nan)
+    missing = np.isnan(stacked)
+    if (missing == missing[0]).all():
+        return stacked.mean(axis=0), stacked.std(axis=0, ddof=1)
+    with warnings.catch_warnings():
+        # An entry missing for every seed is NaN by design, not news.
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        return np.nanmean(stacked, axis=0), np.nanstd(stacked, axis=0, ddof=1)
+
+
+CURVE_BOX = {"width": 560, "height": 300, "left": 52, "right": 16, "top": 14, "bottom": 44}
+
+
+def _curve_geometry(
+    curves: np.ndarray, mean: np.ndarray, std: np.ndarray, *, seeds: list[int]
+) -> dict[str, Any]:
+    box = CURVE_BOX
+    plot_w = box["width"] - box["left"] - box["right"]
+    plot_h = box["height"] - box["top"] - box["bottom"]
+    tasks = len(mean)
+
+    def x(i: int) -> float:
+        return box["left"] + (
+            plot_w * (i + 0.5) / tasks if tasks == 1 else plot_w * i / (tasks - 1)
+        )
+
+    def y(value: float) -> float:
+        return box["top"] + plot_h * (100.0 - min(max(value, 0.0), 100.0)) / 100.0
+
+    def points(values: Iterable[float]) -> str:
+        return " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values) if not np.isnan(v))
+
+    band = [f"{x(i):.1f},{y(m + s):.1f}" for i, (m, s) in enumerate(zip(mean, std, strict=True))]
+    band += [
+        f"{x(i):.1f},{y(m - s):.1f}"
+        for i, (m, s) in reversed(list(enumerate(zip(mean, std, strict=True))))
+    ]
+    return {
+        **box,
+        "plot_right": box["width"] - box["right"],
+        "plot_bottom": box["height"] - box["bottom"],
+        "y_ticks": [{"y": f"{y(v):.1f}", "label": str(v)} for v in (0, 25, 50, 75, 100)],
+        "x_ticks": [{"x": f"{x(i):.1f}", "label": str(i + 1)} for i in range(tasks)],
+        "seeds": [{"seed": s, "points": points(c)} for s, c in zip(seeds, curves, strict=True)],
+        "mean": points(mean),
+        "band": " ".join(band),
+        "dots": [
+            {"x": f"{x(i):.1f}", "y": f"{y(m):.1f}", "title": f"task {i + 1}: {m:.2f} ± {s:.2f} %"}
+            for i, (m, s) in enumerate(zip(mean, std, strict=True))
+        ],
+        "values": [f"{m:.2f}" for m in mean],
+    }
+
+
+def _heatmap(records: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The mean accuracy matrix over seeds as table cells coloured by value (viridis)."""
+    matrices = [_matrix(r) for r in records]
+    size = max(len(m) for m in matrices)
+    stacked = np.full((len(matrices), size, size), np.nan)
+    for k, m in enumerate(matrices):
+        stacked[k, : len(m), : len(m)] = m
+    mean, std = _mean_std(stacked)
+    shades = _heat_shades()
+    rows = []
+    for i in range(size):
+        cells = []
+        for j in range(size):
+            value = mean[i, j]
+            if np.isnan(value):
+                cells.append(None)
+                continue
+            colour, ink = shades[min(max(round(value * 2), 0), 200)]
+            spread = "" if np.isnan(std[i, j]) else f" ± {std[i, j]:.1f}"
+            cells.append(HeatCell(f"{value:.1f}", spread, colour, ink))
+        rows.append({"task": i + 1, "cells": cells})
+    scale = [{"label": str(v), "colour": shades[2 * v][0]} for v in (0, 25, 50, 75, 100)]
+    return {"tasks": list(range(1, size + 1)), "rows": rows, "scale": scale}
+
+
+@cache
+def _heat_shades() -> list[tuple[str, str]]:
+    """(background, text colour) per half percent: viridis, computed once, not per cell."""
+    colours = matplotlib.colormaps["viridis"](np.linspace(0.0, 1.0, 201))
+    shades = []
+    for rgba in colours:
+        light = 0.2126 * rgba[0] + 0.7152 * rgba[1] + 0.0722 * rgba[2] > 0.45
+        shades.append((to_hex(rgba[:3]), "#000000" if light else "#ffffff"))
+    return shades

@@ -1,0 +1,205 @@
+"""One suite version as its pages see it: ranked rows, entries, plots and its index card.
+
+Ranking (best primary metric first), display names that tell same-label configs apart, the
+file names (slugs) of its pages, and what its records say about the suite itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness import aggregate
+from harness.site_columns import COLUMN_BY_KEY
+from harness.site_entries import _entry
+from harness.site_plots import _plan_plots, _Styles
+
+logger = logging.getLogger(__name__)
+
+MAX_SLUG = 60  # characters of a label kept in a file name
+
+
+@dataclass(frozen=True)
+class _SuiteJob:
+    """Everything needed to build one suite version's pages, in this or another process."""
+
+    name: str
+    version: int
+    latest: int  # the suite's current version
+    counts: dict[str, int]  # ok / failed / debug records
+    rows: pd.DataFrame  # its summary rows, with Pareto columns
+    records: list[Mapping[str, Any]]  # all of its records, failed and debug included
+    sources: dict[str, Path]
+    styles: _Styles
+
+
+@dataclass
+class _Suite:
+    """One suite version: its table rows, entries, plots and how it relates to other versions."""
+
+    name: str
+    version: int
+    current: bool
+    superseded_by: int | None
+    info: dict[str, Any]
+    counts: dict[str, int]
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    plots: list[dict[str, Any]] = field(default_factory=list)
+    plot_jobs: list[dict[str, Any]] = field(default_factory=list)
+    comparison_note: str = ""
+
+    slug: str = ""
+    href: str = ""  # from the site's root, like every link the templates get
+    superseded_href: str = ""
+
+    def __post_init__(self) -> None:
+        # Computed once: templates ask for these on every row of every page.
+        self.slug = f"{_slug(self.name)}-v{self.version}"
+        self.href = f"suites/{self.slug}.html"
+        self.superseded_href = f"suites/{_slug(self.name)}-v{self.superseded_by}.html"
+
+    def card(self) -> dict[str, Any]:
+        """What the index shows of this suite version (small: it may cross processes)."""
+        competing = [e for e in self.entries if not e["reference"]]
+        best = competing[0] if competing else None
+        keep = ("display", "href", "primary", "gflops", "provisional")
+        return {
+            "name": self.name,
+            "version": self.version,
+            "href": self.href,
+            "current": self.current,
+            "superseded_by": self.superseded_by,
+            "info": self.info,
+            "counts": self.counts,
+            "num_entries": len(self.entries),
+            "best": {k: best[k] for k in keep} if best else None,
+            "thumbs": [p for p in self.plots if p["png"]],
+        }
+
+
+def _suite(job: _SuiteJob) -> _Suite:
+    info = _suite_info(job.records)
+    suite = _Suite(
+        name=job.name,
+        version=job.version,
+        current=job.version == job.latest,
+        superseded_by=None if job.version == job.latest else job.latest,
+        info=info,
+        counts=job.counts,
+    )
+    rows = _rank(job.rows, info["primary_metric"])
+    by_entry: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for record in job.records:
+        if aggregate.is_leaderboard_record(record):
+            by_entry.setdefault(aggregate.entry_key(record), []).append(record)
+    suite.entries = [
+        _entry(row, by_entry[_row_key(row)], suite=suite) for row in rows.to_dict("records")
+    ]
+    _plan_plots(suite, rows, job.styles)
+    return suite
+
+
+def _suite_info(records: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the records say about their suite version (a finished record's word first)."""
+    suite = sorted(records, key=lambda r: r.get("status") != "ok")[0]["suite"]
+    primary = suite.get("primary_metric")
+    if primary not in aggregate.ACCURACY_METRICS:
+        logger.warning(
+            "suite %s v%s names primary metric %r; ranking by final_acc_pct instead",
+            suite["name"],
+            suite["version"],
+            primary,
+        )
+        primary = "final_acc_pct"
+    hashes = sorted({str(r["suite"].get("file_sha256")) for r in records})
+    if len(hashes) > 1:
+        logger.warning(
+            "suite %s v%s: records come from %d different suite files; bump the "
+            "version when a suite changes",
+            suite["name"],
+            suite["version"],
+            len(hashes),
+        )
+    orders = sorted(
+        {
+            (int(r["suite"].get("order_index", 0)), str(r["suite"].get("class_order_sha256") or ""))
+            for r in records
+        }
+    )
+    classes = suite.get("classes_per_task")
+    return {
+        "primary_metric": primary,
+        "primary_header": COLUMN_BY_KEY[primary].header,
+        "tasks_text": _tasks_text(suite.get("num_tasks"), classes),
+        "exemplar_budget": suite.get("exemplar_budget"),
+        "file_sha256": hashes,
+        "class_orders": [{"index": i, "sha256": sha} for i, sha in orders],
+    }
+
+
+def _tasks_text(num_tasks: Any, classes: Any) -> str:
+    """ "5 tasks of 2 classes (10 in all)", or what the records allow of it."""
+    if isinstance(classes, list) and classes:
+        per_task = (
+            f"of {classes[0]} classes"
+            if len(set(classes)) == 1
+            else "of " + "+".join(map(str, classes)) + " classes"
+        )
+        return f"{len(classes)} tasks {per_task} ({sum(classes)} in all)"
+    if isinstance(num_tasks, int) and isinstance(classes, int):
+        return f"{num_tasks} tasks of {classes} classes ({num_tasks * classes} in all)"
+    return f"{num_tasks} tasks" if num_tasks is not None else "tasks not recorded"
+
+
+def _rank(rows: pd.DataFrame, primary: str) -> pd.DataFrame:
+    """Best primary metric first; add display names that tell same-label configs apart."""
+    rows = rows.sort_values(
+        [primary, "gflops_per_image", "label", "backbone", "config_sha256"],
+        ascending=[False, True, True, True, True],
+        na_position="last",
+        kind="stable",
+    ).reset_index(drop=True)
+    ambiguous = rows.duplicated(["label", "backbone"], keep=False)
+    short_config = rows["config_sha256"].astype(str).str[:7]
+    rows["display"] = rows["label"].where(~ambiguous, rows["label"] + " [" + short_config + "]")
+    many_backbones = rows["backbone"].nunique() > 1
+    rows["plot_label"] = rows["display"] + (" (" + rows["backbone"] + ")" if many_backbones else "")
+    rows["variant"] = [_variant(r) for r in rows.to_dict("records")]
+    rows["slug"] = [_entry_slug(r) for r in rows.to_dict("records")]
+    return rows
+
+
+def _row_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[k] for k in aggregate.GROUP_KEYS)
+
+
+def _variant(row: Mapping[str, Any]) -> str:
+    """How an entry enhances its strategy: "plain", or the label's framework part."""
+    label, strategy, framework = row["label"], row["strategy"], row["framework"]
+    if framework == "none":
+        variant = "plain"
+    elif label.startswith(f"{strategy}+"):
+        variant = label[len(strategy) + 1 :]
+    else:
+        variant = framework
+    return variant + row["display"][len(label) :]  # keep a config tag "[abc1234]"
+
+
+def _entry_slug(row: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256("\x1f".join(map(str, _row_key(row))).encode()).hexdigest()[:8]
+    return f"{_slug(row['label'])}-{_slug(row['backbone'])}-{digest}"
+
+
+def _slug(name: str) -> str:
+    """A file name from a label: safe characters, short, and unique per label."""
+    slug = re.sub(r"[^A-Za-z0-9._@=+-]+", "-", str(name)).strip("-.") or "x"
+    if slug != name or len(slug) > MAX_SLUG:  # names that clean up alike must not share a file
+        slug = slug[:MAX_SLUG] + "-" + hashlib.sha256(str(name).encode()).hexdigest()[:6]
+    return slug
