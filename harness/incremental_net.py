@@ -6,6 +6,8 @@ are a contiguous block and the head only ever appends outputs.
 
 from __future__ import annotations
 
+from copy import deepcopy
+
 import torch
 from torch import nn
 
@@ -62,6 +64,13 @@ class IncrementalNet(nn.Module):
 
     def add_classes(self, count: int) -> None:
         self.head.add_classes(count)
+
+    def frozen_copy(self) -> IncrementalNet:
+        """A deep copy in eval mode with gradients off: the "old model" distillation reads."""
+        copy = deepcopy(self).eval()
+        for parameter in copy.parameters():
+            parameter.requires_grad_(False)
+        return copy
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)

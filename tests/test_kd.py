@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from harness.config import ConfigError
+from harness.distillation import distillation_kl
 from harness.testing import tiny_suite
 from harness.trial import TrialSpec, resolve_trial, run_trial
-from methods.frameworks.kd import distillation_kl
 
 
 def _run(

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from harness.adapters import (
@@ -26,6 +25,7 @@ from harness.adapters import (
 )
 from harness.config import ConfigError
 from harness.cost import count_flops_torch, count_parameters
+from harness.distillation import distillation_kl
 from harness.stream import TaskData
 
 DISTILL_MODES: tuple[str, ...] = ("previous_teacher", "current_teacher")
@@ -57,25 +57,6 @@ class KDConfig:
             )
         if self.temperature <= 0 or self.lambda_kd < 0:
             raise ConfigError("framework.temperature must be > 0 and framework.lambda_kd >= 0")
-
-
-def distillation_kl(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
-) -> torch.Tensor:
-    """Hinton et al. (2015): T^2 * KL(softmax(teacher / T) || softmax(student / T)), batch mean.
-
-    The T^2 factor keeps the soft term's gradients on the scale of a hard-label loss as T
-    changes.
-    """
-    return (
-        F.kl_div(
-            F.log_softmax(student_logits / temperature, dim=1),
-            F.log_softmax(teacher_logits / temperature, dim=1),
-            reduction="batchmean",
-            log_target=True,
-        )
-        * temperature**2
-    )
 
 
 class _Tally:

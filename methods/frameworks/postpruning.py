@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.adapters import FRAMEWORKS, Framework, LearnerContext, learn_task_with_strategy
+from harness.distillation import distillation_kl
 from harness.incremental_net import IncrementalNet
 from harness.pruning import PruningSummary, bn_scale_l1, check_ratio, prune_channels
 from harness.stream import Split, TaskData
@@ -105,13 +106,8 @@ class PostPruning(Framework):
             logits = m(x)
             with torch.no_grad():
                 teacher_logits = teacher(x)
-            distill = F.kl_div(
-                F.log_softmax(logits / temperature, dim=1),
-                F.log_softmax(teacher_logits / temperature, dim=1),
-                log_target=True,
-                reduction="batchmean",
-            )
-            return F.cross_entropy(logits, y) + cfg.distill_weight * temperature**2 * distill
+            distill = distillation_kl(logits, teacher_logits, temperature)
+            return F.cross_entropy(logits, y) + cfg.distill_weight * distill
 
         ctx.fit(
             student,

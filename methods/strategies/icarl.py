@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -89,9 +88,7 @@ class ICaRL(Strategy):
             images = task.train.x[task.train.y == label]
             features = extract_features(model, images, batch_size=batch)
             self.memory.store(label, images[herding_order(features, min(quota, len(images)))])
-        self.old_model = copy.deepcopy(model).eval()
-        for parameter in self.old_model.parameters():
-            parameter.requires_grad_(False)
+        self.old_model = model.frozen_copy()
 
     def predictor(self, model: IncrementalNet) -> nn.Module:
         labels = range(model.num_classes)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from harness.adapters import STRATEGIES, Strategy
+from harness.distillation import soft_cross_entropy
 from harness.incremental_net import IncrementalNet
 from harness.stream import TaskData, TaskInfo
 
@@ -20,14 +20,6 @@ class LwFConfig:
     lambda_kd: float = 1.0
     # temperature: 2.0, the value Li & Hoiem use (after Hinton et al., 2015).
     temperature: float = 2.0
-
-
-def soft_cross_entropy(
-    logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
-) -> torch.Tensor:
-    """Li & Hoiem's modified cross-entropy: -sum p_teacher^(1/T) log p_student^(1/T), batch mean."""
-    targets = F.softmax(teacher_logits / temperature, dim=1)
-    return -(targets * F.log_softmax(logits / temperature, dim=1)).sum(dim=1).mean()
 
 
 @STRATEGIES.register("lwf")
@@ -61,6 +53,4 @@ class LwF(Strategy):
         return loss
 
     def end_task(self, model: IncrementalNet, task: TaskData) -> None:
-        self.old_model = copy.deepcopy(model).eval()
-        for parameter in self.old_model.parameters():
-            parameter.requires_grad_(False)
+        self.old_model = model.frozen_copy()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -102,9 +101,7 @@ class SSIL(Strategy):
             order = torch.randperm(len(images), generator=_class_generator(label))
             self.memory.store(label, images[order[:quota]])
         self.old_task_blocks.append((task.info.classes[0], task.info.classes[-1] + 1))
-        self.old_model = copy.deepcopy(model).eval()
-        for parameter in self.old_model.parameters():
-            parameter.requires_grad_(False)
+        self.old_model = model.frozen_copy()
 
 
 def separated_softmax_loss(logits: torch.Tensor, y: torch.Tensor, task: TaskInfo) -> torch.Tensor:
