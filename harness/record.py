@@ -79,12 +79,7 @@ def load_records(results_dir: Path) -> list[dict[str, Any]]:
     """Every record under ``results_dir``; raises ``MalformedRecordError`` naming all bad files."""
     records, problems = [], []
     for path in sorted(Path(results_dir).glob("**/*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            problems.append(f"{path}: not readable JSON ({error})")
-            continue
-        issues = validate_record(record)
+        record, issues = _read_record(path)
         if issues:
             problems.append(f"{path}: " + "; ".join(issues))
         else:
@@ -95,6 +90,19 @@ def load_records(results_dir: Path) -> list[dict[str, Any]]:
             "nothing was changed):\n  " + "\n  ".join(problems)
         )
     return records
+
+
+def _read_record(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """A record file and every way it breaks the schema (a partial record may even make the
+    validation itself fail: that is reported too, never raised)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return {}, [f"not readable JSON ({error})"]
+    try:
+        return record, validate_record(record)
+    except Exception as error:
+        return record, [f"not a valid record ({type(error).__name__}: {error})"]
 
 
 @dataclass
@@ -138,15 +146,13 @@ def load_records_leniently(results_dir: Path) -> LoadedRecords:
 
 
 def _read_leniently(path: Path) -> tuple[dict[str, Any], list[str]]:
+    record, problems = _read_record(path)
+    if problems:
+        return record, problems
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        return {}, [f"not readable JSON ({error})"]
-    try:
-        problems = validate_record(record) or _site_problems(record)
-    except Exception as error:  # a partial record can break validation in any number of ways
-        problems = [f"not a valid record ({type(error).__name__}: {error})"]
-    return record, problems
+        return record, _site_problems(record)
+    except Exception as error:  # a partial record can break these checks in any number of ways
+        return record, [f"not a valid record ({type(error).__name__}: {error})"]
 
 
 def _site_problems(record: dict[str, Any]) -> list[str]:
