@@ -79,12 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", type=Path, default=Path("results"), help="records folder")
     run.add_argument("--site", type=Path, default=Path("site"), help="leaderboard folder")
     run.add_argument("--no-site", action="store_true", help="do not rebuild the site afterwards")
-    run.add_argument(
-        "--data-root",
-        type=Path,
-        help="where datasets live or download to "
-        "(default: $CILBENCH_DATA or ~/.cache/cilbench/data)",
-    )
+    _add_data_root(run)
     run.add_argument(
         "--overwrite", action="store_true", help="rerun trials whose records exist and replace them"
     )
@@ -146,17 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
         dest="overrides",
         help="recipe override, e.g. --set epochs=5 (keys: harness.pretrain.PretrainRecipe)",
     )
-    pretrain.add_argument(
-        "--data-root",
-        type=Path,
-        help="where datasets live or download to "
-        "(default: $CILBENCH_DATA or ~/.cache/cilbench/data)",
-    )
+    _add_data_root(pretrain)
     pretrain.add_argument(
         "--overwrite", action="store_true", help="replace an existing checkpoint at --out"
     )
     pretrain.set_defaults(handler=command_pretrain)
     return parser
+
+
+def _add_data_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        help="where datasets live or download to "
+        "(default: $CILBENCH_DATA or ~/.cache/cilbench/data)",
+    )
 
 
 def command_run(args: argparse.Namespace) -> int:
