@@ -129,6 +129,10 @@ class Framework:
         """Framework facts for the record (e.g. achieved pruning, teacher cost and time)."""
         return {}
 
+    def inference_backbone(self) -> str:
+        """The backbone of the model that serves predictions (a KD student, say)."""
+        return self.context.backbone
+
 
 def start_task(
     context: LearnerContext, model: IncrementalNet, strategy: Strategy, task: TaskData

@@ -56,7 +56,7 @@ GROUP_KEYS: tuple[str, ...] = (
     "config_sha256",
 )
 # Functions of the entry; when records disagree the first (in sorted order) wins, with a warning.
-GROUP_ATTRIBUTES: tuple[str, ...] = ("label", "reference", "primary_metric")
+GROUP_ATTRIBUTES: tuple[str, ...] = ("label", "reference", "primary_metric", "inference_backbone")
 TRIAL_KEYS: tuple[str, ...] = ("order_index", "seed")
 FRAME_COLUMNS: tuple[str, ...] = (
     GROUP_KEYS + GROUP_ATTRIBUTES + TRIAL_KEYS + ("run_id", "created_utc") + VALUE_COLUMNS
@@ -99,6 +99,8 @@ def _record_row(record: Mapping[str, Any]) -> dict[str, Any]:
     row.update(
         label=method["label"],
         reference=method.get("reference"),
+        # Older records lack it: then the trial's backbone is the one that served.
+        inference_backbone=method.get("inference_backbone") or method["backbone"],
         primary_metric=suite["primary_metric"],
         order_index=int(suite.get("order_index", 0)),
         seed=int(record["seed"]),

@@ -43,6 +43,7 @@ def _entry(row: Mapping[str, Any], records: list[Mapping[str, Any]], *, suite: _
         "strategy": row["strategy"],
         "framework": row["framework"],
         "backbone": row["backbone"],
+        "inference_backbone": row["inference_backbone"],
         "config_sha256": row["config_sha256"],
         "reference": REFERENCE_NAMES.get(reference, reference) if reference else "",
         "href": f"entries/{suite.slug}/{row['slug']}.html",

@@ -162,6 +162,8 @@ def _run(
     record["suite"]["split_sha256"] = stream.split_sha256
     record.update(results=results, inference_cost=cost.to_dict(), timing=timing, error=None)
     record["framework_report"] = learner.report()
+    # method.backbone is the trial's (teacher's) backbone; this one serves, and is costed.
+    record["method"]["inference_backbone"] = learner.inference_backbone()
     return record
 
 

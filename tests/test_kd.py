@@ -42,6 +42,7 @@ def test_kd_serves_the_student_and_reports_the_teacher(lwf_kd: dict[str, Any]) -
     plain_student = _run("lwf", "none", "compact_cnn_small")["inference_cost"]
     plain_teacher = _run("lwf", "none", "compact_cnn")["inference_cost"]
     cost, report = lwf_kd["inference_cost"], lwf_kd["framework_report"]
+    assert lwf_kd["method"]["inference_backbone"] == "compact_cnn_small"
     assert cost["gflops_per_image"] == plain_student["gflops_per_image"]
     assert cost["params_millions"] == plain_student["params_millions"]
     assert cost["gflops_per_image"] < report["teacher_gflops_per_image"]

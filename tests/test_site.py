@@ -404,3 +404,16 @@ def test_site_and_aggregate_import_neither_torch_nor_ray() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_model_served_by_another_backbone_is_named(tmp_path: Path) -> None:
+    """A KD entry runs on the teacher's backbone but serves (and is costed on) the student."""
+    records = [make_record(label="lwf+kd", framework="kd", seed=s) for s in (1, 2, 3)]
+    for record in records:
+        record["method"]["inference_backbone"] = "compact_cnn_small"
+    site = build_site(records, tmp_path, generated_at=GENERATED_AT).parent
+    suite = Page(site / "suites" / "digits-5split-v1.html")
+    row = suite.rows("leaderboard")[0]
+    assert "compact_cnn → compact_cnn_small" in row
+    entry = suite.link_to("../entries/").read_text(encoding="utf-8")
+    assert "served by: compact_cnn_small" in entry

@@ -170,6 +170,9 @@ class KnowledgeDistillation(Framework):
     def inference_model(self) -> nn.Module:
         return self.student_strategy.predictor(self.student)
 
+    def inference_backbone(self) -> str:
+        return self.config.student
+
     def report(self) -> dict[str, Any]:
         teacher_predictor = self.teacher_strategy.predictor(self.teacher)
         example = torch.zeros(self.context.input_shape, device=self.context.device)
