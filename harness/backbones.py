@@ -116,6 +116,18 @@ def _download_torchvision_state(weights: WeightsEnum) -> Mapping[str, torch.Tens
         ) from error
 
 
+def _torchvision_model(
+    build: Callable[..., nn.Module], enum_cls: type[WeightsEnum], enum_name: str | None
+) -> tuple[nn.Module, WeightsEnum | None]:
+    """A torchvision architecture, with its pre-trained weights ``enum_name`` loaded if given."""
+    model = build(weights=None)
+    if enum_name is None:
+        return model, None
+    weights = _resolve_torchvision_weights(enum_cls, enum_name)
+    model.load_state_dict(_download_torchvision_state(weights))
+    return model, weights
+
+
 def _reject_torchvision_weights(name: str, torchvision_weights: str | None) -> None:
     if torchvision_weights is not None:
         raise ValueError(
@@ -209,14 +221,10 @@ def resnet34_cifar(
     into every layer except the stem conv, whose 7x7 kernel has no 3x3 counterpart and is
     re-initialised.
     """
-    weights = None
-    if torchvision_weights is not None:
-        weights = _resolve_torchvision_weights(
-            torchvision.models.ResNet34_Weights, torchvision_weights
-        )
-    model = torchvision.models.resnet34(weights=None)
+    model, weights = _torchvision_model(
+        torchvision.models.resnet34, torchvision.models.ResNet34_Weights, torchvision_weights
+    )
     if weights is not None:
-        model.load_state_dict(_download_torchvision_state(weights))
         logger.info(
             "resnet34_cifar: %s loaded; the 3x3 CIFAR stem is randomly initialised", weights
         )
@@ -235,14 +243,10 @@ def mobilenet_v2(*, in_channels: int, input_size: int, torchvision_weights: str 
     For ``in_channels != 3`` the first conv takes the new channel count; with pre-trained
     weights its kernels are adapted (summed for grey input) rather than discarded.
     """
-    weights = None
-    if torchvision_weights is not None:
-        weights = _resolve_torchvision_weights(
-            torchvision.models.MobileNet_V2_Weights, torchvision_weights
-        )
-    model = torchvision.models.mobilenet_v2(weights=None)
-    if weights is not None:
-        model.load_state_dict(_download_torchvision_state(weights))
+    models = torchvision.models
+    model, weights = _torchvision_model(
+        models.mobilenet_v2, models.MobileNet_V2_Weights, torchvision_weights
+    )
     if in_channels != 3:
         _replace_mobilenet_input_conv(model, in_channels, keep_weights=weights is not None)
     model.classifier = nn.Identity()
