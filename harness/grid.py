@@ -6,6 +6,7 @@ valid names, not minutes later inside a worker.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.backbones import BACKBONES
 from harness.datasets import load_dataset
 from harness.provenance import code_version
-from harness.record import find_record
+from harness.record import index_record_files
 from harness.suite import MethodEntry, Suite, load_suite
 from harness.trial import TrialSpec, resolve_trial
 
@@ -65,6 +66,7 @@ def plan_trials(
         BACKBONES.get(name)
     plan = TrialPlan(loaded)
     code = code_version()
+    existing_records = index_record_files(results_dir)  # scanned once, not once per trial
     for entry in entries:
         for backbone in _backbones_for(entry, loaded, backbones):
             BACKBONES.get(backbone)
@@ -84,7 +86,7 @@ def plan_trials(
                         num_threads=num_threads,
                         code_version=code,
                     )
-                    _add(plan, spec, results_dir, overwrite)
+                    _add(plan, spec, existing_records, overwrite)
     return plan
 
 
@@ -96,9 +98,11 @@ def preflight_data(suite: Suite, data_root: Path | None) -> None:
         weights.verified_path()
 
 
-def _add(plan: TrialPlan, spec: TrialSpec, results_dir: Path, overwrite: bool) -> None:
+def _add(
+    plan: TrialPlan, spec: TrialSpec, existing_records: dict[str, Path], overwrite: bool
+) -> None:
     run_id = resolve_trial(spec).run_id  # also validates every config key
-    existing = find_record(results_dir, run_id)
+    existing = existing_records.get(run_id)
     if existing is not None and not overwrite and _is_ok(existing):
         plan.skipped.append(f"{spec.label} ({spec.backbone}) seed={spec.seed}: {existing}")
         return
@@ -107,8 +111,6 @@ def _add(plan: TrialPlan, spec: TrialSpec, results_dir: Path, overwrite: bool) -
 
 
 def _is_ok(path: Path) -> bool:
-    import json
-
     try:
         return json.loads(path.read_text()).get("status") == "ok"
     except (OSError, ValueError):

@@ -69,10 +69,18 @@ def write_record(record: dict[str, Any], results_dir: Path, *, overwrite: bool =
     return path
 
 
+def index_record_files(results_dir: Path) -> dict[str, Path]:
+    """Run id -> record file under ``results_dir`` (by name ``seed<seed>-<run id>.json``;
+    the first in sorted order where one run id has several files)."""
+    index: dict[str, Path] = {}
+    for path in sorted(Path(results_dir).glob("**/seed*-*.json")):
+        index.setdefault(path.stem.split("-", 1)[1], path)
+    return index
+
+
 def find_record(results_dir: Path, run_id: str) -> Path | None:
     """The record file of ``run_id`` anywhere under ``results_dir``, if there is one."""
-    matches = sorted(Path(results_dir).glob(f"**/seed*-{run_id}.json"))
-    return matches[0] if matches else None
+    return index_record_files(results_dir).get(run_id)
 
 
 def load_records(results_dir: Path) -> list[dict[str, Any]]:
