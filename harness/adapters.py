@@ -156,7 +156,7 @@ def train_on_task(
     """One training stage on the strategy's data with the strategy's loss.
 
     ``extra_loss`` adds a framework's term (e.g. distillation from a teacher) to the
-    strategy's loss on the same batch; ``epochs`` (default: the suite's) and
+    strategy's loss on the same batch; ``epochs`` (default: the suite's for this task) and
     ``after_backward`` (e.g. a sparsity penalty) go to the harness's training loop.
     """
 
@@ -169,7 +169,7 @@ def train_on_task(
         model,
         data,
         loss_fn,
-        epochs=epochs,
+        epochs=context.training.epochs_for_task(task.info.index) if epochs is None else epochs,
         after_backward=after_backward,
         sample_weights=strategy.sample_weights(data, task.info),
     )

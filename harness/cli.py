@@ -27,9 +27,10 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
     from harness.record import RecordExistsError
     from harness.registry import UnknownNameError
     from harness.suite import CheckpointHashError, SuiteError
+    from harness.weights import MissingWeightsError, WeightsSpecError
 
     return (UsageError, UnknownNameError, ConfigError, SuiteError, DatasetUnavailableError,
-            RecordExistsError, CheckpointHashError)  # fmt: skip
+            RecordExistsError, CheckpointHashError, MissingWeightsError, WeightsSpecError)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness.data_command import add_data_command
+
     parser = argparse.ArgumentParser(
         prog="cilbench",
         description=(
@@ -62,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--method",
         action="append",
-        metavar="STRATEGY[+FRAMEWORK]",
-        help="method(s) to run, e.g. lwf or lwf+none (default: the suite's list)",
+        metavar="METHOD",
+        help="method(s) to run: a label of the suite's methods (e.g. lwf+kd, "
+        "lwf+prepruning@0.4; lwf runs every entry labelled lwf) or STRATEGY[+FRAMEWORK] with "
+        "default configs (default: the suite's whole list)",
     )
     run.add_argument("--backbone", action="append", help="backbone(s) (default: the suite's)")
     run.add_argument("--seeds", help="comma-separated seeds (default: the suite's)")
@@ -88,6 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one epoch per task; records are "
         "marked debug and the leaderboard leaves them out (for tests)",
+    )
+    run.add_argument(
+        "--limit-per-class",
+        type=int,
+        metavar="N",
+        help="at most N train, validation and test images per class; records are marked "
+        "debug and the leaderboard leaves them out (for tests and smoke runs)",
+    )
+    run.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="BACKBONE=SPEC",
+        help="weights a backbone starts from instead of the suite's: a local checkpoint path, "
+        "torchvision:<ENUM> (from torch's hub cache) or none (random init), e.g. "
+        "--weights resnet34_cifar=/data/resnet34-b627a593.pth --weights mobilenet_v2=none",
     )
     run.add_argument("--max-concurrent", type=int, help="trials at once (default: as CPUs allow)")
     run.add_argument(
@@ -114,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--results", type=Path, default=Path("results"))
     site.add_argument("--out", type=Path, default=Path("site"))
     site.set_defaults(handler=command_site)
+
+    add_data_command(sub)
 
     validate = sub.add_parser("validate", help="check every record under results/")
     validate.add_argument("--results", type=Path, default=Path("results"))
@@ -159,7 +182,7 @@ def _add_data_root(parser: argparse.ArgumentParser) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from harness.grid import plan_trials, preflight_data
+    from harness.grid import plan_trials, preflight
 
     plan = plan_trials(
         suite=args.suite,
@@ -172,13 +195,15 @@ def command_run(args: argparse.Namespace) -> int:
         num_threads=args.cpus_per_trial,
         results_dir=args.results,
         overwrite=args.overwrite,
+        limit_per_class=_positive("--limit-per-class", args.limit_per_class),
+        weights=_parse_weights(args.weights),
     )
     for skipped in plan.skipped:
         log.info("skip %s (record exists; --overwrite to rerun)", skipped)
     if not plan.specs:
         log.info("nothing to run: every trial already has a record in %s", args.results)
         return _build_site_after_run(args, EXIT_OK)
-    preflight_data(plan.suite, args.data_root)
+    preflight(plan, args.data_root)
     return _run_plan(args, plan)
 
 
@@ -328,6 +353,28 @@ def _parse_seeds(text: str | None) -> list[int] | None:
         return [int(s) for s in text.split(",") if s.strip()]
     except ValueError as error:
         raise UsageError(f"--seeds takes comma-separated integers, got {text!r}") from error
+
+
+def _positive(flag: str, value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise UsageError(f"{flag} must be a positive integer, got {value}")
+    return value
+
+
+def _parse_weights(items: list[str]) -> dict[str, str]:
+    """``BACKBONE=SPEC`` pairs; local paths become absolute (trials may run elsewhere)."""
+    weights: dict[str, str] = {}
+    for item in items:
+        backbone, sep, spec = item.partition("=")
+        if not sep or not backbone or not spec:
+            raise UsageError(
+                f"--weights {item!r}: expected BACKBONE=SPEC, SPEC a checkpoint path, "
+                "torchvision:<ENUM> or none (e.g. --weights mobilenet_v2=none)"
+            )
+        if spec != "none" and not spec.startswith("torchvision:"):
+            spec = str(Path(spec).expanduser().resolve())
+        weights[backbone] = spec
+    return weights
 
 
 def _parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:

@@ -14,11 +14,13 @@ from typing import Any
 
 from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.backbones import BACKBONES
-from harness.datasets import load_dataset
+from harness.config import config_to_dict
+from harness.datasets import check_dataset
 from harness.provenance import code_version
 from harness.record import index_record_files
 from harness.suite import MethodEntry, Suite, load_suite
-from harness.trial import TrialSpec, resolve_trial
+from harness.trial import TrialSpec, resolve_trial, weights_spec
+from harness.weights import resolve_weights
 
 QUICK_OVERRIDES = {"epochs": 1}  # --quick: a smoke run, marked debug
 
@@ -29,12 +31,24 @@ class TrialPlan:
     specs: list[TrialSpec] = field(default_factory=list)
     replace: list[bool] = field(default_factory=list)  # per spec: a record exists and is replaced
     skipped: list[str] = field(default_factory=list)
+    run_ids: set[str] = field(default_factory=set)  # every trial planned or skipped, once
 
 
 def parse_method(text: str) -> MethodEntry:
     """``lwf`` or ``lwf+none``: a strategy, optionally under a framework."""
     strategy, _, framework = text.partition("+")
     return MethodEntry(strategy=strategy, framework=framework or "none")
+
+
+def select_methods(suite: Suite, requested: Sequence[str]) -> list[MethodEntry]:
+    """The suite's entries labelled as requested (``lwf+kd`` keeps the suite's student and
+    ``lwf`` runs both of the suite's plain lwf entries); otherwise ``STRATEGY[+FRAMEWORK]``
+    with the adapters' defaults."""
+    entries: list[MethodEntry] = []
+    for text in requested:
+        matching = [m for m in suite.methods if method_label(m) == text]
+        entries.extend(matching or [parse_method(text)])
+    return entries
 
 
 def method_label(entry: MethodEntry) -> str:
@@ -55,15 +69,23 @@ def plan_trials(
     num_threads: int = 1,
     results_dir: Path = Path("results"),
     overwrite: bool = False,
+    limit_per_class: int | None = None,
+    weights: dict[str, str] | None = None,
 ) -> TrialPlan:
+    """Expand the suite (or the given methods, backbones, seeds) into checked trial specs.
+
+    ``limit_per_class`` (a debug shortcut: records marked debug) keeps at most that many
+    images per class and split; ``weights`` replaces the suite's weights per backbone.
+    """
     load_adapters()
     loaded = load_suite(suite)
-    entries = [parse_method(m) for m in methods] if methods else list(loaded.methods)
+    entries = select_methods(loaded, methods) if methods else list(loaded.methods)
     for entry in entries:  # fail fast, with the valid names
         STRATEGIES.get(entry.strategy)
         FRAMEWORKS.get(entry.framework)
-    for name in backbones or ():
+    for name in [*(backbones or ()), *(weights or {})]:
         BACKBONES.get(name)
+    debug = debug or limit_per_class is not None
     plan = TrialPlan(loaded)
     code = code_version()
     existing_records = index_record_files(results_dir)  # scanned once, not once per trial
@@ -83,6 +105,8 @@ def plan_trials(
                         overrides=_merge(entry.config, overrides or {}, debug),
                         data_root=str(data_root) if data_root else None,
                         debug=debug,
+                        limit_per_class=limit_per_class,
+                        weights=dict(weights or {}),
                         num_threads=num_threads,
                         code_version=code,
                     )
@@ -90,18 +114,34 @@ def plan_trials(
     return plan
 
 
-def preflight_data(suite: Suite, data_root: Path | None) -> None:
-    """Load the dataset and check the checkpoints once on the driver: missing data or a wrong
-    checkpoint fails here, in a second, with how to fix it."""
-    load_dataset(suite.dataset.name, data_root)
-    for weights in suite.weights.values():
-        weights.verified_path()
+def preflight(plan: TrialPlan, data_root: Path | None) -> None:
+    """Check the data and every backbone's weights once on the driver, before Ray starts:
+    missing or corrupt data, or missing weights, fail here in seconds with how to fix them."""
+    suite = plan.suite
+    check_dataset(suite.dataset.name, data_root, image_size=suite.dataset.image_size)
+    checked: set[tuple[str, str]] = set()
+    for spec in plan.specs:
+        for backbone in backbones_built(spec):
+            weights = weights_spec(spec, suite, backbone)
+            if weights is not None and (backbone, weights) not in checked:
+                resolve_weights(backbone, weights)
+                checked.add((backbone, weights))
+
+
+def backbones_built(spec: TrialSpec) -> list[str]:
+    """The trial's backbone and any other backbone its framework config names (a KD student)."""
+    framework = resolve_trial(spec).configs["framework"]
+    named = [v for v in config_to_dict(framework).values() if isinstance(v, str)]
+    return [spec.backbone, *(v for v in named if v in BACKBONES.names() and v != spec.backbone)]
 
 
 def _add(
     plan: TrialPlan, spec: TrialSpec, existing_records: dict[str, Path], overwrite: bool
 ) -> None:
     run_id = resolve_trial(spec).run_id  # also validates every config key
+    if run_id in plan.run_ids:  # the same trial asked for twice (e.g. --seeds 1,1)
+        return
+    plan.run_ids.add(run_id)
     existing = existing_records.get(run_id)
     if existing is not None and not overwrite and _is_ok(existing):
         plan.skipped.append(f"{spec.label} ({spec.backbone}) seed={spec.seed}: {existing}")

@@ -84,7 +84,7 @@ def _trial(record: Mapping[str, Any], *, set_options: list[list[str]]) -> dict[s
         "wall_time_s": (record.get("timing") or {}).get("trial_wall_time_s"),
         "commit": commit or "unknown",
         "dirty": provenance.get("git_dirty"),
-        "provenance": _provenance_rows(provenance),
+        "provenance": {**_provenance_rows(provenance), **_weights_rows(record["method"])},
         "reproduce": reproduce_command(record, set_options=set_options),
         "checkout": f"git checkout {commit}" if commit else "",
     }
@@ -104,6 +104,17 @@ def _provenance_rows(provenance: Mapping[str, Any]) -> dict[str, str]:
     for key in sorted(provenance):
         if key != "packages":
             rows[key] = _plain(provenance[key])
+    return rows
+
+
+def _weights_rows(method: Mapping[str, Any]) -> dict[str, str]:
+    """What each backbone started from: its weights source and file sha256, or random init."""
+    rows = {}
+    for backbone, weights in sorted((method.get("weights") or {}).items()):
+        if isinstance(weights, Mapping):
+            rows[f"weights {backbone}"] = f"{weights.get('source')} (sha256 {weights.get('sha256')})"
+        else:
+            rows[f"weights {backbone}"] = "random initialisation"
     return rows
 
 
@@ -175,6 +186,7 @@ def reproduce_command(
         ["--method", f"{method['strategy']}+{method['framework']}"],
         ["--backbone", str(method["backbone"])],
         ["--seeds", str(record["seed"])],
+        *(["--weights", f"{b}={w}"] for b, w in sorted((method.get("weights_overrides") or {}).items())),
     ]
     if set_options is None:
         set_options = _set_options(method.get("config") or {})

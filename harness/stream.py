@@ -18,7 +18,8 @@ import torch
 
 @dataclass(frozen=True)
 class Split:
-    """Images ``x`` (N, C, H, W) float32 and harness labels ``y`` (N,) int64."""
+    """Stored images ``x`` (N, C, H, W), uint8 pixels or float32 in [0, 1], and harness
+    labels ``y`` (N,) int64. Models normalise pixels themselves (``harness.pixels``)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -125,6 +126,8 @@ def stratified_split_indices(
 
 def cap_per_class(labels: np.ndarray, indices: np.ndarray, cap: int, seed: int) -> np.ndarray:
     """Keep at most ``cap`` indices of each class (seeded, stable), for suites that subsample."""
+    if len(indices) == 0:
+        return indices
     rng = np.random.RandomState(seed)
     kept = []
     for cls in np.unique(labels[indices]):

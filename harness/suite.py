@@ -14,16 +14,18 @@ from typing import Any
 
 import yaml
 
+from harness.augment import Augmentation, AugmentationError, parse_augmentation
 from harness.metrics import METRIC_NAMES
 from harness.registry import UnknownNameError, did_you_mean
 
 SUITE_KEYS = {
     "name", "version", "description", "dataset", "input_shape", "num_classes",
     "classes_per_task", "class_orders", "exemplar_budget", "backbones", "seeds",
-    "primary_metric", "training", "methods", "weights",
+    "primary_metric", "training", "methods", "weights", "augmentation",
 }  # fmt: skip
 DATASET_KEYS = {"name", "val_fraction", "test_fraction", "split_seed", "max_train_per_class",
-                "normalize"}  # fmt: skip
+                "normalize", "image_size"}  # fmt: skip
+TORCHVISION_PREFIX = "torchvision:"
 METHOD_KEYS = {"strategy", "framework", "label", "backbone", "config"}
 
 
@@ -48,12 +50,27 @@ class MethodEntry:
 
 @dataclass(frozen=True)
 class WeightsSpec:
-    """Pre-trained weights a backbone starts from in this suite: a checkpoint and its sha256."""
+    """Pre-trained weights a backbone starts from in this suite.
 
-    path: str  # relative to the repository root, or absolute
-    sha256: str
+    Either a checkpoint this project ships (``path`` + ``sha256``, checked before any trial)
+    or torchvision's published weights by enum name (``torchvision: IMAGENET1K_V1``), loaded
+    offline from torch's hub cache; the sha256 of the file actually loaded goes into every
+    record either way.
+    """
+
+    path: str | None = None  # relative to the repository root, or absolute
+    sha256: str | None = None
+    torchvision: str | None = None  # a weights enum name, e.g. IMAGENET1K_V1
+
+    @property
+    def spec(self) -> str:
+        """The weights string ``create_backbone`` takes (the path only once its hash matches)."""
+        if self.torchvision is not None:
+            return f"{TORCHVISION_PREFIX}{self.torchvision}"
+        return self.verified_path()
 
     def resolved_path(self) -> Path:
+        assert self.path is not None
         path = Path(self.path)
         return path if path.is_absolute() else Path(__file__).resolve().parents[1] / path
 
@@ -83,6 +100,7 @@ class DatasetSpec:
     max_train_per_class: int | None
     normalize_mean: tuple[float, ...]
     normalize_std: tuple[float, ...]
+    image_size: int | None = None  # stored square size of folder (JPEG) datasets, decoded once
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,7 @@ class Suite:
     training: dict[str, Any]
     methods: tuple[MethodEntry, ...]
     weights: dict[str, WeightsSpec]  # backbone name -> pre-trained checkpoint
+    augmentation: Augmentation  # training batches only; test images are never augmented
     file_sha256: str
     text: str  # the exact file text: trials on other machines parse this, not a path
 
@@ -151,7 +170,8 @@ def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
     if not isinstance(raw, dict):
         raise SuiteError(f"{source}: a suite file must be a mapping of keys")
     _check_keys(raw, SUITE_KEYS, source,
-                required=SUITE_KEYS - {"description", "training", "weights"})  # fmt: skip
+                required=SUITE_KEYS - {"description", "training", "weights",
+                                       "augmentation"})  # fmt: skip
     _check_keys(raw["dataset"], DATASET_KEYS, f"{source}: dataset", required={"name"})
     dataset = _parse_dataset(raw["dataset"], source)
     suite = Suite(
@@ -170,6 +190,7 @@ def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
         training=dict(raw.get("training") or {}),
         methods=tuple(_parse_method(m, source) for m in raw["methods"]),
         weights=_parse_weights(raw.get("weights") or {}, source),
+        augmentation=_parse_augmentation(raw.get("augmentation"), source),
         file_sha256=hashlib.sha256(text.encode()).hexdigest(),
         text=text,
     )
@@ -195,6 +216,7 @@ def _parse_dataset(raw: dict[str, Any], source: str) -> DatasetSpec:
     normalize = raw.get("normalize") or {"mean": [0.0], "std": [1.0]}
     test_fraction = raw.get("test_fraction")
     cap = raw.get("max_train_per_class")
+    image_size = raw.get("image_size")
     return DatasetSpec(
         name=str(raw["name"]),
         split_seed=int(raw.get("split_seed", 0)),
@@ -203,6 +225,7 @@ def _parse_dataset(raw: dict[str, Any], source: str) -> DatasetSpec:
         max_train_per_class=None if cap is None else int(cap),
         normalize_mean=tuple(float(v) for v in normalize["mean"]),
         normalize_std=tuple(float(v) for v in normalize["std"]),
+        image_size=None if image_size is None else int(image_size),
     )
 
 
@@ -229,15 +252,28 @@ def _parse_class_orders(raw: Any, num_classes: int, source: str) -> tuple[tuple[
 
 
 def _parse_weights(raw: Any, source: str) -> dict[str, WeightsSpec]:
-    """``{backbone: {path, sha256}}``; the hash is checked when the checkpoint is loaded."""
+    """``{backbone: {path, sha256} | {torchvision: ENUM}}``; checked when the run starts."""
     if not isinstance(raw, dict):
-        raise SuiteError(f"{source}: weights must map backbone names to {{path, sha256}}")
+        raise SuiteError(
+            f"{source}: weights must map backbone names to {{path, sha256}} or {{torchvision}}"
+        )
     weights = {}
     for backbone, entry in raw.items():
-        _check_keys(entry, {"path", "sha256"}, f"{source}: weights.{backbone}",
-                    required={"path", "sha256"})  # fmt: skip
-        weights[str(backbone)] = WeightsSpec(str(entry["path"]), str(entry["sha256"]))
+        where = f"{source}: weights.{backbone}"
+        if isinstance(entry, dict) and "torchvision" in entry:
+            _check_keys(entry, {"torchvision"}, where, required={"torchvision"})
+            weights[str(backbone)] = WeightsSpec(torchvision=str(entry["torchvision"]))
+            continue
+        _check_keys(entry, {"path", "sha256"}, where, required={"path", "sha256"})
+        weights[str(backbone)] = WeightsSpec(path=str(entry["path"]), sha256=str(entry["sha256"]))
     return weights
+
+
+def _parse_augmentation(raw: Any, source: str) -> Augmentation:
+    try:
+        return parse_augmentation(raw)
+    except AugmentationError as error:
+        raise SuiteError(f"{source}: {error}") from error
 
 
 def _parse_method(raw: Any, source: str) -> MethodEntry:
@@ -276,3 +312,11 @@ def _check_consistency(suite: Suite, source: str) -> None:
         or len(suite.dataset.normalize_std) != channels
     ):
         raise SuiteError(f"{source}: dataset.normalize needs one mean and std per input channel")
+    if any(std <= 0 for std in suite.dataset.normalize_std):
+        raise SuiteError(f"{source}: dataset.normalize std values must be > 0")
+    size = suite.dataset.image_size
+    if size is not None and tuple(suite.input_shape[1:]) != (size, size):
+        raise SuiteError(
+            f"{source}: dataset.image_size {size} must match input_shape {list(suite.input_shape)}"
+            " (images are stored at the size the model reads; augmentations keep the size)"
+        )

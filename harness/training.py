@@ -1,7 +1,8 @@
 """The harness's training loop: the same optimiser, budget and seeded batch order for all.
 
-The suite fixes the training budget (``training:`` block) so methods differ in what they
-optimise, not in how many steps they get. A method entry may override it; the record keeps
+The suite fixes the training budget (``training:`` block) and the training augmentation
+(``augmentation:``), so methods differ in what they optimise, not in how many steps or which
+views of the images they get. A method entry may override it; the record keeps
 the resolved values.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from harness.augment import NO_AUGMENTATION, Augmentation
 from harness.stream import Split
 
 
@@ -21,20 +23,38 @@ class TrainingConfig:
     """SGD with momentum and a cosine schedule per task; defaults suit the tiny offline suites."""
 
     epochs: int = 10
+    # first_task_epochs: the budget of task 1 when it differs (None: ``epochs``). CIL codebases
+    # give the base task its own budget (PyCIL: ``init_epoch`` 200 vs. ``epochs`` 170).
+    first_task_epochs: int | None = None
     batch_size: int = 32
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
     eval_batch_size: int = 256
 
+    def epochs_for_task(self, index: int) -> int:
+        """Epochs of the plain training stage of task ``index`` (0-based)."""
+        if index == 0 and self.first_task_epochs is not None:
+            return self.first_task_epochs
+        return self.epochs
+
 
 class Trainer:
     """Runs ``epochs`` of minibatch SGD on a split with a loss function supplied by the method."""
 
-    def __init__(self, config: TrainingConfig, *, device: torch.device, seed: int) -> None:
+    def __init__(
+        self,
+        config: TrainingConfig,
+        *,
+        device: torch.device,
+        seed: int,
+        augmentation: Augmentation = NO_AUGMENTATION,
+    ) -> None:
         self.config = config
         self.device = device
-        # One generator for the whole trial: batch order is a function of the seed alone.
+        self.augmentation = augmentation
+        # One generator for the whole trial: batch order and augmentation are functions of
+        # the seed alone (a suite without augmentation draws nothing extra from it).
         self.generator = torch.Generator().manual_seed(seed)
 
     def fit(
@@ -74,6 +94,8 @@ class Trainer:
                     continue  # a single-sample batch breaks BatchNorm statistics
                 x = data.x[batch].to(self.device)
                 y = data.y[batch].to(self.device)
+                if self.augmentation:
+                    x = self.augmentation(x, self.generator)
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(model, x, y)
                 loss.backward()

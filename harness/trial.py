@@ -27,6 +27,7 @@ from harness.cost import measure_inference_cost
 from harness.exemplars import ExemplarMemory
 from harness.incremental_net import IncrementalNet
 from harness.metrics import compute_metrics
+from harness.pixels import with_pixel_normalization
 from harness.protocol import TaskEvent, run_protocol
 from harness.provenance import environment
 from harness.record import SCHEMA_VERSION
@@ -35,6 +36,7 @@ from harness.suite_stream import stream_for_suite
 from harness.training import Trainer, TrainingConfig
 
 CONFIG_SCOPES = ("strategy", "framework", "training")
+NO_WEIGHTS = "none"  # a weights override that means random initialisation
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,10 @@ class TrialSpec:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # keyed by CONFIG_SCOPES
     data_root: str | None = None
     debug: bool = False  # test-only shortcuts: the leaderboard refuses such records
+    # Debug only: at most this many train, validation and test images per class.
+    limit_per_class: int | None = None
+    # Backbone -> weights replacing the suite's: "torchvision:<ENUM>", a local path, or "none".
+    weights: dict[str, str] = field(default_factory=dict)
     num_threads: int = 1
     code_version: dict[str, Any] = field(default_factory=dict)  # git state of the driver
 
@@ -85,6 +91,11 @@ class ResolvedTrial:
             "order_index": s.order_index,
             "debug": s.debug,
         }
+        # Only when used, so that the ids of earlier records stay what they were.
+        if s.limit_per_class is not None:
+            identity["limit_per_class"] = s.limit_per_class
+        if s.weights:
+            identity["weights"] = dict(sorted(s.weights.items()))
         return _sha256(identity)[:16]
 
 
@@ -107,6 +118,8 @@ def resolve_trial(spec: TrialSpec) -> ResolvedTrial:
         ),
         "training": resolve_config(TrainingConfig, training_defaults, scope="training"),
     }
+    if spec.limit_per_class is not None and (not spec.debug or spec.limit_per_class < 1):
+        raise ValueError("limit_per_class is a debug shortcut: a positive count, debug=True")
     if strategy_cls.unbounded_memory and strategy_cls.reference is None:
         raise ValueError(
             f"strategy {spec.strategy!r} asks for unbounded memory but is no reference"
@@ -138,8 +151,10 @@ def _run(
         suite,
         order_index=spec.order_index,
         data_root=Path(spec.data_root) if spec.data_root else None,
+        limit_per_class=spec.limit_per_class,
     )
-    learner, _ = build_learner(resolved, device=device)
+    loaded_weights: dict[str, Any] = {}
+    learner, _ = build_learner(resolved, device=device, loaded_weights=loaded_weights)
     training: TrainingConfig = resolved.configs["training"]
     outcome = run_protocol(
         learner, stream, eval_batch_size=training.eval_batch_size, on_task_end=on_task_end
@@ -164,41 +179,64 @@ def _run(
     record["framework_report"] = learner.report()
     # method.backbone is the trial's (teacher's) backbone; this one serves, and is costed.
     record["method"]["inference_backbone"] = learner.inference_backbone()
+    # Every backbone built, with the weights it started from (file and sha256) or null.
+    record["method"]["weights"] = loaded_weights
+    record["suite"]["train_augmentation"] = suite.augmentation.describe()
     return record
 
 
 def build_learner(
-    resolved: ResolvedTrial, *, device: torch.device
+    resolved: ResolvedTrial,
+    *,
+    device: torch.device,
+    loaded_weights: dict[str, Any] | None = None,
 ) -> tuple[Framework, ExemplarMemory]:
     """The framework (wrapping its strategy) for a resolved trial, and the exemplar memory the
-    harness gave it (unbounded only for reference strategies)."""
+    harness gave it (unbounded only for reference strategies). ``loaded_weights``, if given,
+    collects what each backbone built started from, for the record."""
     spec, suite = resolved.spec, resolved.suite
     strategy_cls = STRATEGIES.get(spec.strategy)
     memory = ExemplarMemory(None if strategy_cls.unbounded_memory else suite.exemplar_budget)
     training: TrainingConfig = resolved.configs["training"]
 
     def build_model(backbone: str | None = None) -> IncrementalNet:
-        """A fresh model: the backbone (default: the trial's) with the suite's weights for it."""
+        """A fresh model: the suite's pixel normalisation, then the backbone (default: the
+        trial's) with its weights, then an empty incremental head."""
         name = backbone or spec.backbone
         built = create_backbone(
             name,
             in_channels=suite.input_shape[0],
             input_size=suite.input_shape[1],
-            weights=suite.weights[name].verified_path() if name in suite.weights else None,
+            weights=weights_spec(spec, suite, name),
         )
-        return IncrementalNet(built.module, built.feature_dim).to(device)
+        if loaded_weights is not None:
+            loaded_weights[name] = built.weights.to_record() if built.weights else None
+        normalised = with_pixel_normalization(
+            built.module, suite.dataset.normalize_mean, suite.dataset.normalize_std
+        )
+        return IncrementalNet(normalised, built.feature_dim).to(device)
 
+    trainer = Trainer(training, device=device, seed=spec.seed, augmentation=suite.augmentation)
     context = LearnerContext(
         build_model=build_model,
         backbone=spec.backbone,
         make_strategy=lambda: strategy_cls(resolved.configs["strategy"], memory=memory),
-        fit=Trainer(training, device=device, seed=spec.seed).fit,
+        fit=trainer.fit,
         training=training,
         device=device,
         input_shape=(1, *suite.input_shape),
     )
     learner = FRAMEWORKS.get(spec.framework)(resolved.configs["framework"], context=context)
     return learner, memory
+
+
+def weights_spec(spec: TrialSpec, suite: Suite, backbone: str) -> str | None:
+    """What ``backbone`` starts from: the trial's override, else the suite's, else random
+    initialisation. ``"none"`` as an override means random initialisation."""
+    if backbone in spec.weights:
+        override = spec.weights[backbone]
+        return None if override == NO_WEIGHTS else override
+    return suite.weights[backbone].spec if backbone in suite.weights else None
 
 
 def failure_record(
@@ -253,6 +291,7 @@ def _record_header(spec: TrialSpec, resolved: ResolvedTrial | None, *, status: s
             "config": resolved.config_dict if resolved else spec.overrides,
             "config_sha256": resolved.config_sha256 if resolved else None,
             "reference": strategy_cls.reference if strategy_cls else None,
+            "weights_overrides": dict(spec.weights),  # --weights: replaces the suite's weights
         },
         "seed": spec.seed,
         "provenance": {**spec.code_version, **environment()},

@@ -1,19 +1,26 @@
-"""Contract tests over every registered backbone, and weight loading (local, torchvision)."""
+"""Contract tests over every registered backbone, and weight loading (local, torchvision).
+
+Torchvision weights are generated state dicts of the right shapes, put in a temporary hub
+directory (see tests/test_weights.py): nothing is downloaded.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
-import time
 from pathlib import Path
-from urllib.error import URLError
 
 import pytest
 import torch
 import torchvision
 from torch import nn
 
-from harness.backbones import BACKBONES, Backbone, create_backbone
+from harness.backbones import BACKBONES, Backbone, cifar_stem_weight, create_backbone
 from harness.registry import UnknownNameError
+from harness.weights import MissingWeightsError
+from tests.test_weights import fake_torchvision_weights, hub_dir, no_downloads
+
+__all__ = ["hub_dir", "no_downloads"]  # fixtures shared with test_weights
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -22,6 +29,7 @@ INTENDED_INPUTS: dict[str, list[tuple[int, int]]] = {
     "compact_cnn": [(1, 8), (1, 28)],
     "compact_cnn_small": [(1, 8), (1, 28)],
     "resnet34_cifar": [(3, 32)],
+    "resnet34": [(3, 224)],
     "mobilenet_v2": [(3, 32)],
 }
 BACKBONE_INPUTS = [
@@ -88,7 +96,7 @@ def _count(module: nn.Module) -> int:
 
 def test_unknown_backbone_lists_the_valid_names() -> None:
     with pytest.raises(UnknownNameError, match="resnet34_cifar") as error:
-        create_backbone("resnet34", in_channels=3, input_size=32)
+        create_backbone("resnet35", in_channels=3, input_size=32)
     assert all(name in str(error.value) for name in BACKBONES.names())
 
 
@@ -145,7 +153,7 @@ def test_checkpoint_with_other_shapes_fails_naming_the_file(tmp_path: Path) -> N
 
 def test_missing_checkpoint_fails_with_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "weights.pt"
-    with pytest.raises(FileNotFoundError, match=str(missing)):
+    with pytest.raises(MissingWeightsError, match=str(missing)):
         create_backbone("compact_cnn", in_channels=1, input_size=8, weights=str(missing))
 
 
@@ -163,55 +171,100 @@ def test_compact_cnn_rejects_torchvision_weights() -> None:
         )
 
 
-@pytest.fixture
-def empty_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """torch's hub cache in tmp_path, so no weights downloaded earlier can be found."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    if not Path(torch.hub.get_dir()).is_relative_to(tmp_path):
-        pytest.skip("torch.hub's directory is pinned by set_dir; cached weights may be found")
-    return tmp_path
+@pytest.fixture(scope="module")
+def imagenet_resnet34(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """A whole ImageNet ResNet-34 state dict (7x7 stem, 1000-class fc), as torchvision's file
+    holds one, with every float tensor random so that a layer left at its init is caught."""
+    generator = torch.Generator().manual_seed(3)
+    state = {
+        key: torch.randn(value.shape, generator=generator) if value.is_floating_point() else value
+        for key, value in torchvision.models.resnet34(weights=None).state_dict().items()
+    }
+    path = tmp_path_factory.mktemp("imagenet") / "resnet34-imagenet.pth"
+    torch.save(state, path)
+    return state, path
 
 
-@pytest.mark.parametrize("name", ["resnet34_cifar", "mobilenet_v2"])
-def test_torchvision_weights_offline_fail_fast_and_clearly(
-    name: str, empty_hub_cache: Path, monkeypatch: pytest.MonkeyPatch
+def _assert_loaded_except(module: nn.Module, source: dict, *, adapted: str) -> None:
+    loaded = module.state_dict()
+    assert set(loaded) == {k for k in source if not k.startswith("fc.")}
+    assert all(torch.equal(loaded[k], source[k]) for k in loaded if k != adapted)
+
+
+def test_torchvision_weights_load_from_the_hub_into_resnet34_cifar(
+    imagenet_resnet34: tuple[dict, Path], hub_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Offline, urllib fails at name resolution (0.1-0.4 s here); the downloader is replaced so
-    # that a machine with network access neither downloads 90 MB nor hangs on a dropped link.
-    def offline(url: str, *args: object, **kwargs: object) -> None:
-        raise URLError("[Errno -2] Name or service not known")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    start = time.perf_counter()
-    with pytest.raises(
-        RuntimeError, match="could not download torchvision weights.*pass the local checkpoint path"
-    ):
-        create_backbone(name, in_channels=3, input_size=32, weights="torchvision:IMAGENET1K_V1")
-    assert time.perf_counter() - start < 10
-
-
-def test_torchvision_weights_load_into_resnet34_cifar(monkeypatch: pytest.MonkeyPatch) -> None:
-    torch.manual_seed(3)
-    imagenet = torchvision.models.resnet34().state_dict()  # stands in for the download
-    monkeypatch.setattr(
-        torchvision.models.WeightsEnum, "get_state_dict", lambda self, *args, **kwargs: imagenet
-    )
-    module = create_backbone(
+    state, path = imagenet_resnet34
+    cached = fake_torchvision_weights(monkeypatch, "resnet34_cifar", path, builder="resnet34")
+    backbone = create_backbone(
         "resnet34_cifar", in_channels=3, input_size=32, weights="torchvision:IMAGENET1K_V1"
-    ).module
-    assert torch.equal(module.layer4[2].conv2.weight, imagenet["layer4.2.conv2.weight"])
-    assert module.conv1.weight.shape == (64, 3, 3, 3)  # the CIFAR stem, not the 7x7 one
+    )
+    _assert_loaded_except(backbone.module, state, adapted="conv1.weight")
+    stem = backbone.module.conv1.weight
+    assert stem.shape == (64, 3, 3, 3)  # the CIFAR stem, initialised from the 7x7 one
+    assert torch.equal(stem, cifar_stem_weight(state["conv1.weight"]))
+    assert backbone.weights is not None
+    assert (backbone.weights.source, backbone.weights.path) == ("torchvision:IMAGENET1K_V1", cached)
+    assert backbone.weights.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_torchvision_weights_adapt_mobilenet_input_conv(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cifar_stem_keeps_each_filters_response_to_a_constant_image() -> None:
+    kernel = torch.randn(64, 3, 7, 7, generator=torch.Generator().manual_seed(5))
+    stem = cifar_stem_weight(kernel)
+    assert stem.shape == (64, 3, 3, 3)
+    assert torch.allclose(stem.sum(dim=(1, 2, 3)), kernel.sum(dim=(1, 2, 3)), atol=1e-4)
+    image = torch.full((1, 3, 16, 16), 0.5)
+    centre_7x7 = torch.conv2d(image, kernel, padding=3)[..., 8, 8]
+    centre_3x3 = torch.conv2d(image, stem, padding=1)[..., 8, 8]
+    assert torch.allclose(centre_3x3, centre_7x7, atol=1e-4)
+    # A flat kernel stays flat: each 3x3 tap covers (7/3)^2 = 49/9 of the 7x7 taps.
+    flat = cifar_stem_weight(torch.ones(1, 1, 7, 7))
+    assert torch.allclose(flat, torch.full((1, 1, 3, 3), 49 / 9))
+
+
+def test_imagenet_weights_from_a_path_fit_grey_resnet34_cifar(
+    imagenet_resnet34: tuple[dict, Path],
+) -> None:
+    state, path = imagenet_resnet34
+    backbone = create_backbone("resnet34_cifar", in_channels=1, input_size=32, weights=str(path))
+    _assert_loaded_except(backbone.module, state, adapted="conv1.weight")
+    expected = cifar_stem_weight(state["conv1.weight"]).sum(dim=1, keepdim=True)
+    assert torch.allclose(backbone.module.conv1.weight, expected)
+    assert backbone.weights is not None and backbone.weights.source == str(path)
+
+
+def test_imagenet_weights_load_whole_into_resnet34(imagenet_resnet34: tuple[dict, Path]) -> None:
+    state, path = imagenet_resnet34
+    backbone = create_backbone("resnet34", in_channels=3, input_size=224, weights=str(path))
+    module = backbone.module
+    assert module.conv1.kernel_size == (7, 7) and isinstance(module.maxpool, nn.MaxPool2d)
+    _assert_loaded_except(module, state, adapted="")
+    assert backbone.feature_dim == 512
+
+
+def test_missing_torchvision_weights_fail_fast_naming_file_and_command(hub_dir: Path) -> None:
+    for name in ("resnet34_cifar", "resnet34", "mobilenet_v2"):
+        with pytest.raises(MissingWeightsError, match=r"(?s)checkpoints/.*torchvision\.models\."):
+            create_backbone(name, in_channels=3, input_size=32, weights="torchvision:IMAGENET1K_V1")
+
+
+def test_torchvision_weights_adapt_mobilenet_input_conv(
+    tmp_path: Path, hub_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     torch.manual_seed(4)
     imagenet = torchvision.models.mobilenet_v2().state_dict()
-    monkeypatch.setattr(
-        torchvision.models.WeightsEnum, "get_state_dict", lambda self, *args, **kwargs: imagenet
-    )
-    module = create_backbone(
+    path = tmp_path / "mobilenet_v2.pth"
+    torch.save(imagenet, path)
+    fake_torchvision_weights(monkeypatch, "mobilenet_v2", path, builder="mobilenet_v2")
+    backbone = create_backbone(
         "mobilenet_v2", in_channels=1, input_size=32, weights="torchvision:IMAGENET1K_V1"
-    ).module
+    )
+    module = backbone.module
     rgb_kernels = imagenet["features.0.0.weight"]
     assert torch.allclose(module.features[0][0].weight, rgb_kernels.sum(dim=1, keepdim=True))
     assert torch.equal(module.features[18][0].weight, imagenet["features.18.0.weight"])
+    assert backbone.weights is not None and backbone.weights.url is not None
+
+
+def test_random_init_records_no_weights() -> None:
+    assert create_backbone("compact_cnn", in_channels=1, input_size=8).weights is None

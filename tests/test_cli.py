@@ -82,13 +82,17 @@ def test_rerun_skips_trials_that_have_records(grid_run) -> None:
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["--suite", "nope"], "Valid suites: digits-5split, fmnist-5split"),
+        (["--suite", "nope"], "Valid suites: aircraft-10split, cars-10split, cifar100-10split, "
+                              "digits-5split, fmnist-5split"),
         (["--method", "nope"], "Valid strategies: " + ", ".join(STRATEGIES.names())),
         (["--method", "lwf+nope"], "Valid frameworks: " + ", ".join(FRAMEWORKS.names())),
         (["--method", "lfw"], 'Did you mean "lwf"'),
         (["--backbone", "resnet"], "Valid backbones:"),
         (["--set", "strategy.lamda_kd=2", "--method", "lwf"], 'Did you mean "lambda_kd"'),
         (["--set", "epochs=2"], "SCOPE.KEY=VALUE"),
+        (["--weights", "resnet=x.pt"], "Valid backbones:"),
+        (["--weights", "compact_cnn"], "BACKBONE=SPEC"),
+        (["--limit-per-class", "0"], "positive"),
     ],
 )
 def test_bad_names_fail_with_the_valid_ones(args, expected, capsys, tmp_path) -> None:

@@ -250,3 +250,22 @@ def test_ptflops_failure_raises_instead_of_returning_none() -> None:
 
     with pytest.raises(RuntimeError, match="could not count _Broken(.|\n)*shape mismatch"):
         count_macs_ptflops(_Broken(), (1, 4))
+
+
+def test_imagenet_resnet34_at_224_matches_torchvisions_figures() -> None:
+    """The fine-grained suites' teacher: 7.33 GFLOPs (2 x 3.66 GMACs) with a 100-class head.
+
+    Cross-checked against torchvision's own metadata for ResNet34_Weights.IMAGENET1K_V1
+    (``_ops`` = 3.664 GMACs and 21,797,672 parameters, both with the 1000-class head).
+    """
+    net = _net("resnet34", channels=3, size=224, classes=100)
+    cost = measure_inference_cost(net, (1, 3, 224, 224), latency_warmup=0, latency_repeats=1)
+    assert round(cost.gflops_per_image, 2) == 7.33
+    assert cost.gflops_per_image_ptflops == pytest.approx(cost.gflops_per_image, rel=1e-6)
+    assert round(cost.params_millions_without_head, 2) == 21.28
+    meta = torchvision.models.ResNet34_Weights.IMAGENET1K_V1.meta
+    head_1000_macs = 1000 * 512 - 100 * 512  # torchvision's head instead of ours (no biases)
+    gmacs_1000 = (cost.gflops_per_image * 1e9 / 2 + head_1000_macs) / 1e9
+    assert round(gmacs_1000, 3) == meta["_ops"]
+    params_1000 = cost.params_millions_without_head * 1e6 + 512 * 1000 + 1000
+    assert round(params_1000) == meta["num_params"]

@@ -9,7 +9,8 @@ import torch
 from harness.exemplars import ExemplarBudgetError, ExemplarMemory
 from harness.stream import SealedSplit, Split, TestDataAccessError, relabel
 from harness.suite import load_suite
-from harness.suite_stream import stream_for_suite
+from harness.datasets import RawDataset
+from harness.suite_stream import stream_for_suite, stream_from_raw
 from harness.testing import TINY_CLASS_ORDER, tiny_suite
 
 
@@ -51,10 +52,39 @@ def test_relabel_maps_dataset_labels_to_class_order_positions() -> None:
     assert relabel(labels, TINY_CLASS_ORDER).tolist() == [0, 1, 2, 3, 4, 5]
 
 
-def test_normalisation_follows_the_suite() -> None:
+def test_images_stay_stored_pixels_and_models_normalise_them() -> None:
     stream = stream_for_suite(tiny_suite())
     x = torch.cat([t.train.x for t in stream.tasks])
-    assert x.min() >= 0.0 and x.max() <= 1.0  # the tiny suite declares no normalisation
+    assert x.dtype == torch.float32 and x.min() >= 0.0 and x.max() <= 1.0
+
+
+def _uint8_raw(*, val: bool) -> RawDataset:
+    """Six classes of 1x8x8 uint8 images: 10 train, 4 val and 5 test per class."""
+    rng = np.random.RandomState(0)
+
+    def part(per_class: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.repeat(np.arange(6), per_class)
+        return rng.randint(0, 256, (len(y), 1, 8, 8)).astype(np.uint8), y.astype(np.int64)
+
+    (tx, ty), (vx, vy), (sx, sy) = part(10), part(4), part(5)
+    names = tuple(str(i) for i in range(6))
+    return RawDataset(tx, ty, sx, sy, names, val_x=vx if val else None, val_y=vy if val else None)
+
+
+def test_uint8_pixels_and_an_official_validation_split_are_kept() -> None:
+    stream = stream_from_raw(tiny_suite(), _uint8_raw(val=True), order_index=0)
+    assert all(t.train.x.dtype == torch.uint8 for t in stream.tasks)
+    assert sum(len(t.train) for t in stream.tasks) == 60  # all of train: val is official
+    assert sum(len(t.val) for t in stream.tasks) == 24
+    assert len(stream.test.read()) == 30
+
+
+def test_debug_limit_caps_every_split_per_class() -> None:
+    stream = stream_from_raw(tiny_suite(), _uint8_raw(val=False), order_index=0,
+                             limit_per_class=2)  # fmt: skip
+    for task in stream.tasks:
+        assert torch.bincount(task.train.y).max() == 2 and len(task.train) == 4
+    assert torch.bincount(stream.test.read().y).tolist() == [2] * 6
 
 
 def test_sealed_split_refuses_reads_while_learning() -> None:

@@ -79,3 +79,74 @@ def test_file_hash_changes_with_the_text() -> None:
     a = parse_suite(TINY_SUITE_YAML)
     b = parse_suite(TINY_SUITE_YAML + "\n# a comment\n")
     assert a.file_sha256 != b.file_sha256
+
+
+PAPER_SUITES = ("cifar100-10split", "aircraft-10split", "cars-10split")
+FRAMEWORK_VARIANTS = {"none", "prepruning", "postpruning", "kd"}
+
+
+@pytest.mark.parametrize("name", PAPER_SUITES)
+def test_paper_suites_hold_the_paper_grid(name: str) -> None:
+    """{finetune, lwf, icarl, ssil} x {plain teacher, plain student, pre@0.4, post@0.4, kd},
+    plus joint; ImageNet weights for teacher and student, 10 tasks."""
+    suite = load_suite(name)
+    assert suite.num_tasks == 10 and suite.exemplar_budget == 2000
+    assert suite.seeds == (1, 2, 3)
+    teacher = suite.backbones[0]
+    assert set(suite.weights) == {teacher, "mobilenet_v2"}
+    assert all(w.torchvision == "IMAGENET1K_V1" for w in suite.weights.values())
+    assert [m.strategy for m in suite.methods].count("joint") == 1
+    for strategy in ("finetune", "lwf", "icarl", "ssil"):
+        entries = [m for m in suite.methods if m.strategy == strategy]
+        assert {m.framework for m in entries} == FRAMEWORK_VARIANTS
+        assert {m.backbone for m in entries if m.framework == "none"} == {None, "mobilenet_v2"}
+        kd = next(m for m in entries if m.framework == "kd")
+        assert kd.config["framework"]["student"] == "mobilenet_v2"
+        for framework in ("prepruning", "postpruning"):
+            pruned = next(m for m in entries if m.framework == framework)
+            assert pruned.config["framework"]["ratio"] == 0.4
+            assert pruned.label == f"{strategy}+{framework}@0.4"
+    assert suite.augmentation  # training batches are augmented; the suite says how
+
+
+def test_cifar100_uses_the_conventional_class_order_and_recipe() -> None:
+    import numpy as np
+
+    suite = load_suite("cifar100-10split")
+    order = list(suite.class_orders[0])
+    assert order[:10] == [68, 56, 78, 8, 23, 84, 90, 65, 74, 76]
+    assert order == np.random.RandomState(1993).permutation(100).tolist()
+    assert suite.input_shape == (3, 32, 32) and suite.backbones == ("resnet34_cifar",)
+    assert suite.augmentation.describe() == [
+        {"random_crop": {"padding": 4}},
+        {"horizontal_flip": {"p": 0.5}},
+    ]
+    assert suite.training["first_task_epochs"] == 200 and suite.training["epochs"] == 170
+
+
+def test_fine_grained_suites_store_images_at_the_model_input_size() -> None:
+    for name in ("aircraft-10split", "cars-10split"):
+        suite = load_suite(name)
+        assert suite.dataset.image_size == 224 and suite.input_shape == (3, 224, 224)
+    cars = load_suite("cars-10split")
+    assert cars.classes_per_task == (20,) * 6 + (19,) * 4
+
+
+def test_image_size_must_match_the_input_shape() -> None:
+    text = TINY_SUITE_YAML.replace("  val_fraction: 0.1\n", "  val_fraction: 0.1\n  image_size: 16\n")
+    with pytest.raises(SuiteError, match="image_size 16 must match input_shape"):
+        parse_suite(text)
+
+
+def test_suite_weights_take_a_torchvision_enum_or_a_checked_file() -> None:
+    text = TINY_SUITE_YAML + "weights:\n  compact_cnn: {torchvision: IMAGENET1K_V1}\n"
+    assert parse_suite(text).weights["compact_cnn"].spec == "torchvision:IMAGENET1K_V1"
+    bad = TINY_SUITE_YAML + "weights:\n  compact_cnn: {torchvision: X, path: y}\n"
+    with pytest.raises(SuiteError, match="unknown key 'path'"):
+        parse_suite(bad)
+
+
+def test_a_bad_augmentation_block_is_a_suite_error() -> None:
+    text = TINY_SUITE_YAML + "augmentation:\n  train: [{random_flip: {}}]\n"
+    with pytest.raises(SuiteError, match="unknown augmentation 'random_flip'"):
+        parse_suite(text)

@@ -34,8 +34,8 @@ class PrePruningConfig:
     # sparsity: lambda of the L1 penalty on BN scales; 1e-4 is Network Slimming's value for
     # VGG-style networks (Liu et al., 2017, Sec. 5.2) and their code's default.
     sparsity: float = 1e-4
-    # sparsity_epochs / finetune_epochs: the two task-1 stages; None means the suite's
-    # training.epochs for each, i.e. the plain task budget twice (the paper fine-tunes both
+    # sparsity_epochs / finetune_epochs: the two task-1 stages; None means the suite's task-1
+    # budget (training.first_task_epochs, else training.epochs) for each, i.e. the plain task budget twice (the paper fine-tunes both
     # before and after pruning; it gives no epoch counts for our suites).
     sparsity_epochs: int | None = None
     finetune_epochs: int | None = None
@@ -88,7 +88,7 @@ class PrePruning(Framework):
         strategy.end_task(model, task)
 
     def _epochs(self, configured: int | None) -> int:
-        return self.context.training.epochs if configured is None else configured
+        return self.context.training.epochs_for_task(0) if configured is None else configured
 
     def inference_model(self) -> nn.Module:
         return self.strategy.predictor(self.model)

@@ -46,10 +46,12 @@ class ICaRL(Strategy):
     - Herding excludes already chosen samples (as FACIL and PyCIL do), so each exemplar set
       holds distinct images; the class mean it approximates is the mean of the normalised
       features, not re-normalised.
-    - Class means use the exemplars only, without the horizontally flipped copies of the
-      original code: the harness has no augmentation and digits are not flip-symmetric.
+    - Class means use the stored exemplars only, without the horizontally flipped copies of
+      the original code: test images are never flipped, and some suites' images (digits) are
+      not flip-symmetric.
     - The old model is kept and re-run on each batch rather than its outputs stored once
-      before training (as FACIL does); identical without augmentation.
+      before training (as FACIL does): with the suite's augmentation, the targets are those
+      of the same augmented view the new model sees.
     """
 
     Config = ICaRLConfig

@@ -1,0 +1,214 @@
+"""Where a backbone's pre-trained weights come from: resolved offline, hashed, never downloaded.
+
+A weights spec is one string, so suites and command lines can carry it:
+``"torchvision:<ENUM>"`` names torchvision's pre-trained weights for the backbone (e.g.
+``torchvision:IMAGENET1K_V1``), read from torch's hub cache; anything else is the path of a
+local state-dict file. Resolving a spec finds the file and its sha256 (for the trial record)
+and touches no network: trials run on machines without internet (the paper's teacher,
+ResNet-34, and student, MobileNetV2, start from ImageNet weights), and a downloader inside a
+trial would hang or retry instead of failing. A missing file fails in milliseconds with the
+one command that fetches it on a connected machine.
+
+Hub-cache files are checked as ``torch.hub`` checks a download: torchvision names each file
+``<name>-<first 8+ hex of its sha256>.pth`` (e.g. ``resnet34-b627a593.pth``), so a truncated
+or altered file is caught before it is loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+from torchvision.models import MobileNet_V2_Weights, ResNet34_Weights, WeightsEnum
+
+TORCHVISION_PREFIX = "torchvision:"
+# Keys under which training scripts commonly nest the model's state dict in a checkpoint.
+NESTED_STATE_KEYS = ("state_dict", "model")
+# torchvision's file-name convention, the one torch.hub.load_state_dict_from_url checks.
+HUB_HASH_PATTERN = re.compile(r"-([0-9a-f]{8,})\.[^.-]+$")
+
+
+@dataclass(frozen=True)
+class TorchvisionWeights:
+    """The torchvision weights enum of a backbone and the builder that downloads them."""
+
+    enum: type[WeightsEnum]
+    builder: str  # a function of torchvision.models, for the fetch command
+
+
+# Backbones (as registered in harness.backbones) whose architecture matches a torchvision
+# model closely enough to start from its weights; a new such backbone adds a row.
+TORCHVISION_WEIGHTS: dict[str, TorchvisionWeights] = {
+    "resnet34": TorchvisionWeights(ResNet34_Weights, "resnet34"),
+    "resnet34_cifar": TorchvisionWeights(ResNet34_Weights, "resnet34"),
+    "mobilenet_v2": TorchvisionWeights(MobileNet_V2_Weights, "mobilenet_v2"),
+}
+
+
+class WeightsSpecError(ValueError):
+    """A weights spec that names no weights for the backbone; the message lists valid ones."""
+
+
+class MissingWeightsError(RuntimeError):
+    """The weights file a spec names is not on this machine; the message says how to get it."""
+
+
+class CorruptWeightsError(MissingWeightsError):
+    """A hub-cache file whose bytes do not match the sha256 in its name.
+
+    A subclass of ``MissingWeightsError`` because the fix is the same: the right file is not
+    there, so fetch it again (or pass a local path).
+    """
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """The weights file a spec resolved to, with what the trial record needs to name it."""
+
+    source: str  # "torchvision:<ENUM>" (canonical name, so DEFAULT is pinned) or the path given
+    path: Path  # the file actually loaded
+    sha256: str  # full hex digest of the file's bytes
+    url: str | None = None  # where torchvision downloads it from; None for local files
+
+    def to_record(self) -> dict[str, str | None]:
+        return {
+            "source": self.source,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "url": self.url,
+        }
+
+
+def resolve_weights(backbone: str, spec: str) -> ResolvedWeights:
+    """Find the file of weights ``spec`` for ``backbone`` on this machine, without downloading."""
+    if spec.startswith(TORCHVISION_PREFIX):
+        return _resolve_torchvision(backbone, spec.removeprefix(TORCHVISION_PREFIX))
+    return _resolve_local(spec)
+
+
+def torchvision_weights_for(backbone: str, enum_name: str) -> tuple[WeightsEnum, str]:
+    """The torchvision enum member ``enum_name`` of ``backbone``, and its model builder's name."""
+    entry = TORCHVISION_WEIGHTS.get(backbone)
+    if entry is None:
+        with_weights = ", ".join(sorted(TORCHVISION_WEIGHTS))
+        raise WeightsSpecError(
+            f"backbone {backbone!r} has no torchvision weights; pass a local checkpoint path "
+            f"instead (backbones with torchvision weights: {with_weights})"
+        )
+    valid = [member.name for member in entry.enum] + ["DEFAULT"]
+    if enum_name not in valid:
+        raise WeightsSpecError(
+            f"unknown {entry.enum.__name__} {enum_name!r} for backbone {backbone!r}; "
+            f"valid: {', '.join(valid)} (as '{TORCHVISION_PREFIX}<name>')"
+        )
+    return entry.enum[enum_name], entry.builder
+
+
+def hub_cache_path(url: str) -> Path:
+    """Where torch.hub keeps the file of ``url``: ``torch.hub.get_dir()/checkpoints/<name>``.
+
+    ``get_dir`` follows ``torch.hub.set_dir`` and ``$TORCH_HOME``, read at call time.
+    """
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+
+
+def fetch_command(builder: str, enum_name: str) -> str:
+    """The one command that puts torchvision's weights in the hub cache on a connected machine.
+
+    torchvision's builders accept the enum name as a string and download through
+    ``torch.hub.load_state_dict_from_url`` into ``torch.hub.get_dir()/checkpoints``.
+    """
+    return f"python -c \"import torchvision; torchvision.models.{builder}(weights='{enum_name}')\""
+
+
+def _resolve_torchvision(backbone: str, enum_name: str) -> ResolvedWeights:
+    weights, builder = torchvision_weights_for(backbone, enum_name)
+    source = f"{TORCHVISION_PREFIX}{weights.name}"
+    path = hub_cache_path(weights.url)
+    command = fetch_command(builder, weights.name)
+    if not path.is_file():
+        raise MissingWeightsError(
+            f"torchvision weights {weights!r} for backbone {backbone!r} are not in torch's hub "
+            f"cache: expected {path}. Trials never download. On a machine with internet access "
+            f"run\n    {command}\n(it writes {path.name} to torch.hub.get_dir()/checkpoints, "
+            f"i.e. $TORCH_HOME/hub/checkpoints) and copy that file here to {path}; or pass the "
+            f"path of a local copy as the weights instead of {source!r}."
+        )
+    digest = file_sha256(path)
+    _check_hub_hash(path, digest, command=command)
+    return ResolvedWeights(source=source, path=path, sha256=digest, url=weights.url)
+
+
+def _check_hub_hash(path: Path, digest: str, *, command: str) -> None:
+    match = HUB_HASH_PATTERN.search(path.name)
+    if match is None:  # torchvision's ResNet-34 and MobileNetV2 files all carry one
+        return
+    if not digest.startswith(match.group(1)):
+        raise CorruptWeightsError(
+            f"{path} is corrupt: its sha256 is {digest}, but its name says it starts with "
+            f"{match.group(1)} (an interrupted or altered download). Delete it and fetch it "
+            f"again on a machine with internet access:\n    {command}\nor pass the path of "
+            "a good local copy as the weights."
+        )
+
+
+def _resolve_local(spec: str) -> ResolvedWeights:
+    path = Path(spec).expanduser().resolve()
+    if not path.is_file():
+        raise MissingWeightsError(
+            f"weights file {path} does not exist. Pass the path of an existing state-dict file "
+            f"(.pt/.pth), or '{TORCHVISION_PREFIX}<ENUM>' to read torchvision's weights from "
+            "torch's hub cache."
+        )
+    return ResolvedWeights(source=spec, path=path, sha256=file_sha256(path))
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, computed once per (path, size, mtime) in this process.
+
+    Every model a trial builds (teacher, student, retrained copies) resolves its weights
+    again; hashing ResNet-34's 87 MB each time would cost about a third of a second.
+    """
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as file:  # size and mtime are part of the cache key only
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def load_state_dict_file(path: Path) -> Mapping[str, torch.Tensor]:
+    """The state dict in ``path``: bare, or nested under ``"state_dict"`` or ``"model"``.
+
+    ``weights_only=True`` unpickles tensors and containers only, so a checkpoint from
+    elsewhere cannot run code on load; ``map_location="cpu"`` lets GPU-saved files load here.
+    """
+    try:
+        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and weights_only errors share no base class
+        raise ValueError(
+            f"{path} is not a loadable torch state-dict file ({type(error).__name__}: {error})"
+        ) from error
+    if isinstance(loaded, Mapping):
+        nested = next(
+            (loaded[k] for k in NESTED_STATE_KEYS if isinstance(loaded.get(k), Mapping)), None
+        )
+        loaded = nested if nested is not None else loaded
+    if not isinstance(loaded, Mapping):
+        raise ValueError(f"{path} holds a {type(loaded).__name__}, not a state dict")
+    others = [str(k) for k, v in loaded.items() if not isinstance(v, torch.Tensor)]
+    if others:
+        raise ValueError(
+            f"{path} is not a state dict: entries {others[:5]} are not tensors. Save "
+            "module.state_dict(), or nest it under 'state_dict' or 'model'."
+        )
+    return loaded
