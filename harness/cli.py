@@ -30,7 +30,8 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
     from harness.weights import MissingWeightsError, WeightsSpecError
 
     return (UsageError, UnknownNameError, ConfigError, SuiteError, DatasetUnavailableError,
-            RecordExistsError, CheckpointHashError, MissingWeightsError, WeightsSpecError)  # fmt: skip
+            RecordExistsError, CheckpointHashError, MissingWeightsError,
+            WeightsSpecError)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,14 +15,14 @@ from typing import Any
 from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.backbones import BACKBONES
 from harness.config import config_to_dict
-from harness.datasets import check_dataset
+from harness.datasets import check_dataset, load_dataset
 from harness.provenance import code_version
 from harness.record import index_record_files
 from harness.suite import MethodEntry, Suite, load_suite
 from harness.trial import TrialSpec, resolve_trial, weights_spec
 from harness.weights import resolve_weights
 
-QUICK_OVERRIDES = {"epochs": 1}  # --quick: a smoke run, marked debug
+QUICK_OVERRIDES = {"epochs": 1, "first_task_epochs": None}  # --quick: one epoch per task, debug
 
 
 @dataclass
@@ -119,6 +119,8 @@ def preflight(plan: TrialPlan, data_root: Path | None) -> None:
     missing or corrupt data, or missing weights, fail here in seconds with how to fix them."""
     suite = plan.suite
     check_dataset(suite.dataset.name, data_root, image_size=suite.dataset.image_size)
+    if suite.dataset.image_size is not None:  # JPEG folders: decode once here, not per trial
+        load_dataset(suite.dataset.name, data_root, image_size=suite.dataset.image_size)
     checked: set[tuple[str, str]] = set()
     for spec in plan.specs:
         for backbone in backbones_built(spec):

@@ -148,6 +148,8 @@ def load_source(recipe: PretrainRecipe, data_root: Path | None = None) -> Source
     std = torch.tensor(spec.normalize_std).view(1, -1, 1, 1)
 
     def to_split(x: np.ndarray, y: np.ndarray) -> Split:
+        if x.dtype == np.uint8:  # stored pixels: to [0, 1] exactly as the loaders once did
+            x = x.astype(np.float32) / 255.0
         images = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         if images.shape[1] != mean.shape[1]:
             raise ValueError(

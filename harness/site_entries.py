@@ -112,7 +112,8 @@ def _weights_rows(method: Mapping[str, Any]) -> dict[str, str]:
     rows = {}
     for backbone, weights in sorted((method.get("weights") or {}).items()):
         if isinstance(weights, Mapping):
-            rows[f"weights {backbone}"] = f"{weights.get('source')} (sha256 {weights.get('sha256')})"
+            source, sha256 = weights.get("source"), weights.get("sha256")
+            rows[f"weights {backbone}"] = f"{source} (sha256 {sha256})"
         else:
             rows[f"weights {backbone}"] = "random initialisation"
     return rows
@@ -186,7 +187,10 @@ def reproduce_command(
         ["--method", f"{method['strategy']}+{method['framework']}"],
         ["--backbone", str(method["backbone"])],
         ["--seeds", str(record["seed"])],
-        *(["--weights", f"{b}={w}"] for b, w in sorted((method.get("weights_overrides") or {}).items())),
+        *(
+            ["--weights", f"{name}={spec}"]
+            for name, spec in sorted((method.get("weights_overrides") or {}).items())
+        ),
     ]
     if set_options is None:
         set_options = _set_options(method.get("config") or {})

@@ -82,8 +82,11 @@ def test_rerun_skips_trials_that_have_records(grid_run) -> None:
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["--suite", "nope"], "Valid suites: aircraft-10split, cars-10split, cifar100-10split, "
-                              "digits-5split, fmnist-5split"),
+        (
+            ["--suite", "nope"],
+            "Valid suites: aircraft-10split, cars-10split, cifar100-10split, "
+            "digits-5split, fmnist-5split",
+        ),
         (["--method", "nope"], "Valid strategies: " + ", ".join(STRATEGIES.names())),
         (["--method", "lwf+nope"], "Valid frameworks: " + ", ".join(FRAMEWORKS.names())),
         (["--method", "lfw"], 'Did you mean "lwf"'),

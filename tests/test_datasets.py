@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from harness import datasets
-from harness.datasets import DatasetUnavailableError, load_dataset
+from harness.datasets import DatasetUnavailableError, check_dataset, fashion_mnist, load_dataset
 
 
 def _write_idx(path, array: np.ndarray) -> None:
@@ -42,10 +42,29 @@ def test_fashion_mnist_reads_idx_files_from_the_data_root(no_debian_package, tmp
     data = load_dataset("fashion-mnist", tmp_path / "root")
     assert data.train_x.shape == (20, 1, 28, 28) and data.test_x.shape == (10, 1, 28, 28)
     assert data.train_y.tolist() == [i % 10 for i in range(20)]
-    assert np.all(data.test_x == 1.0)
+    assert data.train_x.dtype == np.uint8 and np.all(data.test_x == 255)
 
 
 def test_missing_fashion_mnist_says_how_to_get_it(no_debian_package, tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    class NoDownloads:  # loading must never try to download: only `cilbench data --fetch` does
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("load_dataset tried to download")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", NoDownloads)
+    for attempt in (load_dataset, check_dataset):
+        start = time.perf_counter()
+        with pytest.raises(DatasetUnavailableError) as info:
+            attempt("fashion-mnist", tmp_path / "empty")
+        assert time.perf_counter() - start < 1
+        message = str(info.value)
+        assert "apt-get install dataset-fashion-mnist" in message
+        assert str(tmp_path / "empty") in message
+        assert "cilbench data --fetch fashion-mnist --data-root DIR" in message
+
+
+def test_fetching_fashion_mnist_offline_fails_at_once_with_instructions(tmp_path, monkeypatch):
     import torchvision.datasets
 
     class OfflineFashionMNIST:  # what torchvision does offline; never touch the network here
@@ -53,17 +72,28 @@ def test_missing_fashion_mnist_says_how_to_get_it(no_debian_package, tmp_path, m
             raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", OfflineFashionMNIST)
-    start = time.perf_counter()
-    with pytest.raises(DatasetUnavailableError) as info:
-        load_dataset("fashion-mnist", tmp_path / "empty")
-    assert time.perf_counter() - start < 5
-    message = str(info.value)
-    assert "apt-get install dataset-fashion-mnist" in message
-    assert str(tmp_path / "empty") in message
+    with pytest.raises(DatasetUnavailableError, match="apt-get install dataset-fashion-mnist"):
+        datasets.fetch_dataset("fashion-mnist", tmp_path)
+
+
+def test_truncated_fashion_mnist_is_named(no_debian_package, tmp_path) -> None:
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name, n in (("train", 20), ("t10k", 10)):
+        _write_idx(raw / f"{name}-images-idx3-ubyte.gz", np.zeros((n, 28, 28)))
+        _write_idx(raw / f"{name}-labels-idx1-ubyte.gz", np.zeros(n))
+    check_dataset("fashion-mnist", tmp_path)
+    path = raw / "t10k-images-idx3-ubyte.gz"
+    with gzip.open(path, "rb") as f:
+        body = f.read()
+    with gzip.open(path, "wb") as f:
+        f.write(body[:-100])
+    with pytest.raises(DatasetUnavailableError, match="t10k-images-idx3-ubyte.gz is truncated"):
+        check_dataset("fashion-mnist", tmp_path)
 
 
 @pytest.mark.skipif(
-    not datasets._has_idx_files(datasets.DEBIAN_FASHION_MNIST),
+    not fashion_mnist._has_idx_files(datasets.DEBIAN_FASHION_MNIST),
     reason="Debian's dataset-fashion-mnist is not installed",
 )
 def test_debian_fashion_mnist_package_loads() -> None:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from harness.datasets import RawDataset
 from harness.exemplars import ExemplarBudgetError, ExemplarMemory
 from harness.stream import SealedSplit, Split, TestDataAccessError, relabel
 from harness.suite import load_suite
-from harness.datasets import RawDataset
 from harness.suite_stream import stream_for_suite, stream_from_raw
 from harness.testing import TINY_CLASS_ORDER, tiny_suite
 

@@ -133,7 +133,8 @@ def test_fine_grained_suites_store_images_at_the_model_input_size() -> None:
 
 
 def test_image_size_must_match_the_input_shape() -> None:
-    text = TINY_SUITE_YAML.replace("  val_fraction: 0.1\n", "  val_fraction: 0.1\n  image_size: 16\n")
+    text = TINY_SUITE_YAML.replace("  val_fraction: 0.1\n",
+                                   "  val_fraction: 0.1\n  image_size: 16\n")  # fmt: skip
     with pytest.raises(SuiteError, match="image_size 16 must match input_shape"):
         parse_suite(text)
 

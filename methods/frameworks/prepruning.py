@@ -35,8 +35,9 @@ class PrePruningConfig:
     # VGG-style networks (Liu et al., 2017, Sec. 5.2) and their code's default.
     sparsity: float = 1e-4
     # sparsity_epochs / finetune_epochs: the two task-1 stages; None means the suite's task-1
-    # budget (training.first_task_epochs, else training.epochs) for each, i.e. the plain task budget twice (the paper fine-tunes both
-    # before and after pruning; it gives no epoch counts for our suites).
+    # budget (training.first_task_epochs, else training.epochs) for each, i.e. the plain
+    # task-1 budget twice (the paper fine-tunes both before and after pruning; it gives no
+    # epoch counts for our suites).
     sparsity_epochs: int | None = None
     finetune_epochs: int | None = None
 
