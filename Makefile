@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install suite site test test-all lint clean help
+.PHONY: install suite site test test-all lint gpu-wheels clean help
 
 help:
 	@echo "make suite [SUITE=digits-5split] [ARGS='--method lwf --seeds 1']  run a suite, build site/"
@@ -22,6 +22,7 @@ help:
 	@echo "make test                                   run the default test suite"
 	@echo "make test-all                               also the slow tests"
 	@echo "make lint                                   ruff"
+	@echo "make gpu-wheels                             wheels benchmarks/gpu_check.sh carries to a GPU machine"
 
 install: $(STAMP)
 
@@ -47,6 +48,13 @@ test-all: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check harness methods tests benchmarks
 	$(BIN)/ruff format --check harness methods tests benchmarks
+
+# The pure-Python packages a GPU machine's stock Python lacks (it has torch, torchvision,
+# numpy, pyyaml, scikit-learn): downloaded into .whl/ for benchmarks/gpu_check.sh to install.
+gpu-wheels: $(STAMP)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: -d .whl \
+		"torch-pruning==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("torch-pruning"))')" \
+		"ptflops==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("ptflops"))')"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

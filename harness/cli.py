@@ -24,6 +24,7 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
     """Errors that mean "fix your input" (names, configs, suite files, missing data)."""
     from harness.config import ConfigError
     from harness.datasets import DatasetUnavailableError
+    from harness.execution import ExecutionError
     from harness.record import RecordExistsError
     from harness.registry import UnknownNameError
     from harness.suite import CheckpointHashError, SuiteError
@@ -31,7 +32,7 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
 
     return (UsageError, UnknownNameError, ConfigError, SuiteError, DatasetUnavailableError,
             RecordExistsError, CheckpointHashError, MissingWeightsError,
-            WeightsSpecError)  # fmt: skip
+            WeightsSpecError, ExecutionError)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from harness.data_command import add_data_command
+    from harness.execution import DEVICES, PRECISIONS
 
     parser = argparse.ArgumentParser(
         prog="cilbench",
@@ -110,6 +112,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="weights a backbone starts from instead of the suite's: a local checkpoint path, "
         "torchvision:<ENUM> (from torch's hub cache) or none (random init), e.g. "
         "--weights resnet34_cifar=/data/resnet34-b627a593.pth --weights mobilenet_v2=none",
+    )
+    run.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where trials train: auto (CUDA when a trial sees a GPU, else CPU), cpu or cuda",
+    )
+    run.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (bf16 autocast with fp32 weights on CUDA, fp32 on CPU), fp32 or bf16",
+    )
+    run.add_argument(
+        "--compile", action="store_true", help="torch.compile each training stage's model"
+    )
+    run.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic algorithms where torch has them (slower on GPUs; see README)",
+    )
+    run.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        help="GPUs each trial gets from Ray; a fraction packs trials on one GPU, e.g. 0.25 "
+        "(default: 1 when this machine has a GPU and --device is not cpu, else 0)",
     )
     run.add_argument("--max-concurrent", type=int, help="trials at once (default: as CPUs allow)")
     run.add_argument(
@@ -183,6 +211,7 @@ def _add_data_root(parser: argparse.ArgumentParser) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    from harness.execution import ExecutionOptions
     from harness.grid import plan_trials, preflight
 
     plan = plan_trials(
@@ -198,7 +227,14 @@ def command_run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         limit_per_class=_positive("--limit-per-class", args.limit_per_class),
         weights=_parse_weights(args.weights),
+        execution=ExecutionOptions(
+            device=args.device,
+            precision=args.precision,
+            compile=args.compile,
+            deterministic=args.deterministic,
+        ),
     )
+    args.gpus_per_trial = gpus_per_trial(args.device, args.gpus_per_trial)
     for skipped in plan.skipped:
         log.info("skip %s (record exists; --overwrite to rerun)", skipped)
     if not plan.specs:
@@ -248,6 +284,7 @@ def _run_plan(args: argparse.Namespace, plan: Any) -> int:
 
     options = SchedulerOptions(
         cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,
         address=args.address,
         num_cpus=args.num_cpus,
@@ -354,6 +391,24 @@ def _parse_seeds(text: str | None) -> list[int] | None:
         return [int(s) for s in text.split(",") if s.strip()]
     except ValueError as error:
         raise UsageError(f"--seeds takes comma-separated integers, got {text!r}") from error
+
+
+def gpus_per_trial(device: str, requested: float | None) -> float:
+    """The GPUs each trial asks Ray for, checked against ``--device`` before Ray starts."""
+    if requested is None:
+        import torch
+
+        return 1.0 if device != "cpu" and torch.cuda.is_available() else 0.0
+    if not 0 <= requested <= 64:
+        raise UsageError(f"--gpus-per-trial must lie in [0, 64], got {requested}")
+    if device == "cuda" and requested == 0:
+        raise UsageError(
+            "--device cuda with --gpus-per-trial 0: Ray hides the GPUs from trials that ask "
+            "for none. Pass --gpus-per-trial 1 (or a fraction such as 0.25 to pack trials)"
+        )
+    if device == "cpu" and requested > 0:
+        raise UsageError("--device cpu with --gpus-per-trial > 0 would reserve GPUs unused")
+    return requested
 
 
 def _positive(flag: str, value: int | None) -> int | None:

@@ -69,5 +69,6 @@ class ExemplarMemory:
         if not labels:
             return None
         xs = [self._per_class[c] for c in labels]
-        ys = [torch.full((len(x),), c, dtype=torch.int64) for c, x in zip(labels, xs, strict=True)]
+        ys = [torch.full((len(x),), c, dtype=torch.int64, device=x.device)
+              for c, x in zip(labels, xs, strict=True)]  # fmt: skip
         return Split(torch.cat(xs), torch.cat(ys))

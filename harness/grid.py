@@ -16,6 +16,7 @@ from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.backbones import BACKBONES
 from harness.config import config_to_dict
 from harness.datasets import check_dataset, load_dataset
+from harness.execution import ExecutionOptions
 from harness.provenance import code_version
 from harness.record import index_record_files
 from harness.suite import MethodEntry, Suite, load_suite
@@ -71,6 +72,7 @@ def plan_trials(
     overwrite: bool = False,
     limit_per_class: int | None = None,
     weights: dict[str, str] | None = None,
+    execution: ExecutionOptions | None = None,
 ) -> TrialPlan:
     """Expand the suite (or the given methods, backbones, seeds) into checked trial specs.
 
@@ -107,6 +109,7 @@ def plan_trials(
                         debug=debug,
                         limit_per_class=limit_per_class,
                         weights=dict(weights or {}),
+                        execution=execution or ExecutionOptions(),
                         num_threads=num_threads,
                         code_version=code,
                     )

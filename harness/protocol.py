@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from harness.adapters import Framework
+from harness.execution import CPU_EXECUTION, Execution
 from harness.metrics import accuracy_on_seen
 from harness.stream import ClassIncrementalStream, Split
 
@@ -40,16 +41,22 @@ class TaskEvent:
     wall_time_s: float
 
 
-def predict_scores(model: nn.Module, x: torch.Tensor, *, batch_size: int) -> torch.Tensor:
-    """Scores of ``model`` on ``x`` in eval mode, batched, without gradients."""
+def predict_scores(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    batch_size: int,
+    execution: Execution = CPU_EXECUTION,
+) -> torch.Tensor:
+    """Scores (float32, on the CPU) of ``model`` on ``x`` in eval mode, batched, without
+    gradients, in the trial's precision; one copy back to the host at the end."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters(), torch.empty(0)).device
-    with torch.inference_mode():
-        scores = torch.cat([model(x[i : i + batch_size].to(device)).cpu()
+    with torch.inference_mode(), execution.autocast():
+        scores = torch.cat([model(execution.batch(x[i : i + batch_size])).float()
                             for i in range(0, len(x), batch_size)])  # fmt: skip
     model.train(was_training)
-    return scores
+    return scores.cpu()
 
 
 def evaluate(
@@ -58,11 +65,13 @@ def evaluate(
     task_classes: list[tuple[int, ...]],
     *,
     batch_size: int,
+    execution: Execution = CPU_EXECUTION,
 ) -> tuple[list[float], list[float]]:
     """Class-incremental and task-aware accuracy (percent) on each seen task's test data."""
     num_seen = sum(len(c) for c in task_classes)
     seen = test.where(test.y < num_seen)
-    scores = predict_scores(model, seen.x, batch_size=batch_size)
+    scores = predict_scores(model, seen.x, batch_size=batch_size, execution=execution)
+    seen = Split(seen.x, seen.y.cpu())
     if scores.shape != (len(seen), num_seen):
         raise ContractViolation(
             f"the inference model returned scores of shape {tuple(scores.shape)}; expected "
@@ -87,8 +96,9 @@ def run_protocol(
     *,
     eval_batch_size: int,
     on_task_end: Callable[[TaskEvent], None] | None = None,
+    execution: Execution = CPU_EXECUTION,
 ) -> ProtocolResult:
-    test_y = stream.test.read().y
+    test_y = stream.test.read().y.cpu()
     counts = [int(((test_y >= c[0]) & (test_y <= c[-1])).sum()) for c in stream.task_classes()]
     result = ProtocolResult([], [], counts)
     padding = [None] * stream.num_tasks
@@ -99,7 +109,11 @@ def run_protocol(
         seconds = time.perf_counter() - start
         seen_classes = stream.task_classes()[: task.info.index + 1]
         acc, task_aware = evaluate(
-            learner.inference_model(), stream.test.read(), seen_classes, batch_size=eval_batch_size
+            learner.inference_model(),
+            stream.test.read(),
+            seen_classes,
+            batch_size=eval_batch_size,
+            execution=execution,
         )
         result.acc_matrix_pct.append(acc + padding[len(acc) :])
         result.task_aware_acc_matrix_pct.append(task_aware + padding[len(acc) :])

@@ -40,6 +40,7 @@ log = logging.getLogger("cilbench")
 @dataclass(frozen=True)
 class SchedulerOptions:
     cpus_per_trial: int = 1
+    gpus_per_trial: float = 0.0  # a fraction packs trials on one GPU (e.g. 0.25: four)
     max_concurrent: int | None = None  # None: as many trials as the cluster's CPUs allow
     address: str | None = None  # an existing Ray cluster; None: start a local one for the run
     num_cpus: int | None = None  # size of the local Ray; None: all CPUs of this machine
@@ -78,7 +79,7 @@ def run_grid(
     try:
         tuner = tune.Tuner(
             tune.with_resources(
-                tune.with_parameters(_trainable, specs=specs), {"cpu": options.cpus_per_trial}
+                tune.with_parameters(_trainable, specs=specs), trial_resources(options)
             ),
             param_space={"trial_index": tune.grid_search(list(range(len(specs))))},
             tune_config=tune.TuneConfig(
@@ -111,6 +112,15 @@ def run_grid(
         tune_wall_s=tune_wall_s,
         trial_wall_s=[r["timing"]["trial_wall_time_s"] for r in ordered],
     )
+
+
+def trial_resources(options: SchedulerOptions) -> dict[str, float]:
+    """What Ray reserves per trial. Ray hides GPUs (``CUDA_VISIBLE_DEVICES=""``) from a trial
+    that asks for none, so a GPU trial must ask; on a cluster, trials go where GPUs are."""
+    resources: dict[str, float] = {"cpu": options.cpus_per_trial}
+    if options.gpus_per_trial > 0:
+        resources["gpu"] = options.gpus_per_trial
+    return resources
 
 
 def _start_ray(options: SchedulerOptions) -> None:

@@ -34,6 +34,9 @@ class Split:
     def where(self, mask: torch.Tensor) -> Split:
         return Split(self.x[mask], self.y[mask])
 
+    def to(self, device: torch.device) -> Split:
+        return Split(self.x.to(device), self.y.to(device))
+
     @staticmethod
     def concat(splits: Sequence[Split]) -> Split:
         return Split(torch.cat([s.x for s in splits]), torch.cat([s.y for s in splits]))
@@ -103,6 +106,15 @@ class ClassIncrementalStream:
 
     def task_classes(self) -> list[tuple[int, ...]]:
         return [task.info.classes for task in self.tasks]
+
+    def to(self, device: torch.device) -> ClassIncrementalStream:
+        """The same stream with every split on ``device`` (uint8 CIFAR-100 is 176 MB): the
+        trainer then indexes batches where they lie instead of copying each one over."""
+        if device.type == "cpu":
+            return self
+        tasks = tuple(TaskData(t.info, t.train.to(device), t.val.to(device)) for t in self.tasks)
+        return ClassIncrementalStream(tasks, SealedSplit(self.test.read().to(device)),
+                                      self.split_sha256)  # fmt: skip
 
 
 def stratified_split_indices(

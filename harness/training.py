@@ -9,12 +9,14 @@ the resolved values.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from harness.augment import NO_AUGMENTATION, Augmentation
+from harness.execution import CPU_EXECUTION, Execution, ExecutionOptions, timed_first_step
 from harness.stream import Split
 
 
@@ -46,15 +48,20 @@ class Trainer:
         self,
         config: TrainingConfig,
         *,
-        device: torch.device,
         seed: int,
+        device: torch.device | None = None,
         augmentation: Augmentation = NO_AUGMENTATION,
+        execution: Execution | None = None,
     ) -> None:
         self.config = config
-        self.device = device
+        self.execution = execution or (
+            CPU_EXECUTION if device is None else Execution(ExecutionOptions(device=device.type))
+        )
+        self.device = self.execution.device
         self.augmentation = augmentation
         # One generator for the whole trial: batch order and augmentation are functions of
-        # the seed alone (a suite without augmentation draws nothing extra from it).
+        # the seed alone (a suite without augmentation draws nothing extra from it), drawn on
+        # the CPU so that they are the same on every device.
         self.generator = torch.Generator().manual_seed(seed)
 
     def fit(
@@ -73,7 +80,8 @@ class Trainer:
         ``after_backward`` runs between backward and step (e.g. the L1 penalty on BatchNorm
         scales of Network Slimming). ``sample_weights`` (one per sample) switches from
         shuffled epochs to weighted sampling with replacement, the same number of samples per
-        epoch (e.g. balanced replay of exemplars).
+        epoch (e.g. balanced replay of exemplars). Nothing in the batch loop waits for the
+        device (no ``.item()``, no host copies when the data lies on the device already).
         """
         cfg = self.config
         epochs = cfg.epochs if epochs is None else epochs
@@ -85,31 +93,41 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=max(1, epochs * steps_per_epoch)
         )
+        run_model = self.execution.compiled(model)
         model.train()
+        first_step = True
         for _ in range(epochs):
-            order = self._epoch_order(len(data), sample_weights)
+            order = self._epoch_order(len(data), sample_weights).to(data.x.device)
             for start in range(0, len(data), cfg.batch_size):
                 batch = order[start : start + cfg.batch_size]
                 if len(batch) < 2 and len(data) >= 2:
                     continue  # a single-sample batch breaks BatchNorm statistics
-                x = data.x[batch].to(self.device)
-                y = data.y[batch].to(self.device)
-                if self.augmentation:
-                    x = self.augmentation(x, self.generator)
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model, x, y)
-                loss.backward()
-                if after_backward is not None:
-                    after_backward(model)
-                optimizer.step()
-                scheduler.step()
+                timing = timed_first_step(self.execution) if first_step else nullcontext()
+                with timing:
+                    x, y = self._batch(data, batch)
+                    optimizer.zero_grad(set_to_none=True)
+                    with self.execution.autocast():
+                        loss = loss_fn(run_model, x, y)
+                    loss.backward()
+                    if after_backward is not None:
+                        after_backward(model)
+                    optimizer.step()
+                    scheduler.step()
+                first_step = False
         model.eval()
+
+    def _batch(self, data: Split, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images (augmented, on the device, in the model's memory format) and labels."""
+        x = data.x[batch].to(self.device, non_blocking=True)
+        y = data.y[batch].to(self.device, non_blocking=True)
+        if self.augmentation:
+            x = self.augmentation(x, self.generator)
+        return self.execution.batch(x), y
 
     def _epoch_order(self, size: int, sample_weights: torch.Tensor | None) -> torch.Tensor:
         if sample_weights is None:
             return torch.randperm(size, generator=self.generator)
-        if sample_weights.shape != (size,) or bool((sample_weights < 0).any()):
+        weights = sample_weights.detach().double().cpu()  # the CPU generator draws
+        if weights.shape != (size,) or bool((weights < 0).any()):
             raise ValueError(f"sample_weights must be {size} non-negative numbers")
-        return torch.multinomial(
-            sample_weights.double(), size, replacement=True, generator=self.generator
-        )
+        return torch.multinomial(weights, size, replacement=True, generator=self.generator)

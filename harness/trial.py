@@ -6,6 +6,7 @@ tests call it directly.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import json
@@ -19,11 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from harness.adapters import FRAMEWORKS, STRATEGIES, Framework, LearnerContext, load_adapters
 from harness.backbones import create_backbone
 from harness.config import config_to_dict, resolve_config
 from harness.cost import measure_inference_cost
+from harness.execution import Execution, ExecutionOptions
 from harness.exemplars import ExemplarMemory
 from harness.incremental_net import IncrementalNet
 from harness.metrics import compute_metrics
@@ -58,6 +61,8 @@ class TrialSpec:
     limit_per_class: int | None = None
     # Backbone -> weights replacing the suite's: "torchvision:<ENUM>", a local path, or "none".
     weights: dict[str, str] = field(default_factory=dict)
+    # Where and how the trial runs (device, precision, compile): not part of its identity.
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
     num_threads: int = 1
     code_version: dict[str, Any] = field(default_factory=dict)  # git state of the driver
 
@@ -146,21 +151,26 @@ def _run(
     spec, suite = resolved.spec, resolved.suite
     torch.set_num_threads(spec.num_threads)
     _seed_everything(spec.seed)
-    device = torch.device("cpu")
+    execution = Execution(spec.execution)
+    execution.setup()
     stream = stream_for_suite(
         suite,
         order_index=spec.order_index,
         data_root=Path(spec.data_root) if spec.data_root else None,
         limit_per_class=spec.limit_per_class,
-    )
+    ).to(execution.device)
     loaded_weights: dict[str, Any] = {}
-    learner, _ = build_learner(resolved, device=device, loaded_weights=loaded_weights)
+    learner, _ = build_learner(resolved, execution=execution, loaded_weights=loaded_weights)
     training: TrainingConfig = resolved.configs["training"]
     outcome = run_protocol(
-        learner, stream, eval_batch_size=training.eval_batch_size, on_task_end=on_task_end
+        learner,
+        stream,
+        eval_batch_size=training.eval_batch_size,
+        on_task_end=on_task_end,
+        execution=execution,
     )
     cost = measure_inference_cost(
-        learner.inference_model(),
+        _on_cpu(learner.inference_model()),
         (1, *suite.input_shape),
         latency_warmup=2 if spec.debug else 10,
         latency_repeats=5 if spec.debug else 50,
@@ -182,18 +192,33 @@ def _run(
     # Every backbone built, with the weights it started from (file and sha256) or null.
     record["method"]["weights"] = loaded_weights
     record["suite"]["train_augmentation"] = suite.augmentation.describe()
+    record["execution"] = execution.describe()
+    record["provenance"]["device"] = record["execution"]["device_name"]  # where it really ran
     return record
+
+
+def _on_cpu(model: nn.Module) -> nn.Module:
+    """The served model as the cost is measured: on the CPU (the paper's concern is inference
+    on small devices, and one latency column must not mix devices). FLOPs and parameters do
+    not depend on the device; a model trained elsewhere is copied, the original untouched."""
+    if all(t.device.type == "cpu" for t in [*model.parameters(), *model.buffers()]):
+        return model
+    return copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format)
 
 
 def build_learner(
     resolved: ResolvedTrial,
     *,
-    device: torch.device,
+    device: torch.device | None = None,
+    execution: Execution | None = None,
     loaded_weights: dict[str, Any] | None = None,
 ) -> tuple[Framework, ExemplarMemory]:
     """The framework (wrapping its strategy) for a resolved trial, and the exemplar memory the
     harness gave it (unbounded only for reference strategies). ``loaded_weights``, if given,
-    collects what each backbone built started from, for the record."""
+    collects what each backbone built started from, for the record. ``execution`` (or just a
+    ``device``) says where models live and how batches run."""
+    if execution is None:
+        execution = Execution(ExecutionOptions(device=(device or torch.device("cpu")).type))
     spec, suite = resolved.spec, resolved.suite
     strategy_cls = STRATEGIES.get(spec.strategy)
     memory = ExemplarMemory(None if strategy_cls.unbounded_memory else suite.exemplar_budget)
@@ -214,16 +239,18 @@ def build_learner(
         normalised = with_pixel_normalization(
             built.module, suite.dataset.normalize_mean, suite.dataset.normalize_std
         )
-        return IncrementalNet(normalised, built.feature_dim).to(device)
+        return execution.place(IncrementalNet(normalised, built.feature_dim))
 
-    trainer = Trainer(training, device=device, seed=spec.seed, augmentation=suite.augmentation)
+    trainer = Trainer(
+        training, seed=spec.seed, augmentation=suite.augmentation, execution=execution
+    )
     context = LearnerContext(
         build_model=build_model,
         backbone=spec.backbone,
         make_strategy=lambda: strategy_cls(resolved.configs["strategy"], memory=memory),
         fit=trainer.fit,
         training=training,
-        device=device,
+        device=execution.device,
         input_shape=(1, *suite.input_shape),
     )
     learner = FRAMEWORKS.get(spec.framework)(resolved.configs["framework"], context=context)

@@ -60,17 +60,23 @@ class KDConfig:
 
 
 class _Tally:
-    """Running mean of the distillation term over a task's batches (for the report)."""
+    """Running mean of the distillation term over a task's batches (for the report).
+
+    Sums stay on the model's device: reading a value back per batch would make the host
+    wait for the GPU at every step.
+    """
 
     def __init__(self) -> None:
-        self.total, self.count = 0.0, 0
+        self.total: torch.Tensor | None = None
+        self.count = 0
 
-    def add(self, value: float) -> None:
-        self.total += value
+    def add(self, value: torch.Tensor) -> None:
+        value = value.detach().float()
+        self.total = value if self.total is None else self.total + value
         self.count += 1
 
     def mean(self) -> float:
-        return self.total / self.count if self.count else 0.0
+        return float(self.total) / self.count if self.total is not None else 0.0
 
 
 class _LastLogits:
@@ -225,7 +231,7 @@ class KnowledgeDistillation(Framework):
             term = distillation_kl(
                 student_logits[:, :num_distilled], teacher_logits, config.temperature
             )
-            tally.add(float(term.detach()))
+            tally.add(term)
             return config.lambda_kd * term
 
         return extra_loss

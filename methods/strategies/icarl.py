@@ -88,8 +88,9 @@ class ICaRL(Strategy):
         batch = self.config.feature_batch_size
         for label in task.info.classes:
             images = task.train.x[task.train.y == label]
-            features = extract_features(model, images, batch_size=batch)
-            self.memory.store(label, images[herding_order(features, min(quota, len(images)))])
+            features = extract_features(model, images, batch_size=batch).cpu()
+            chosen = herding_order(features, min(quota, len(images)))  # exact, on the CPU
+            self.memory.store(label, images[chosen.to(images.device)])
         self.old_model = model.frozen_copy()
 
     def predictor(self, model: IncrementalNet) -> nn.Module:
@@ -173,14 +174,15 @@ def herding_order(features: torch.Tensor, count: int) -> torch.Tensor:
 def extract_features(
     model: IncrementalNet, images: torch.Tensor, *, batch_size: int
 ) -> torch.Tensor:
-    """Backbone features of ``images`` in eval mode (BatchNorm statistics frozen), on the CPU."""
+    """Backbone features of ``images`` in eval mode (BatchNorm statistics frozen), float32,
+    on the model's device."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     try:
         return torch.cat(
             [
-                model.features(images[i : i + batch_size].to(device)).cpu()
+                model.features(images[i : i + batch_size].to(device))
                 for i in range(0, len(images), batch_size)
             ]
         )
