@@ -12,6 +12,7 @@ from typing import Any
 PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "ray", "ptflops", "timm",
             "torch-pruning", "cilbench")  # fmt: skip
 REPO_ROOT = Path(__file__).resolve().parents[1]
+OUTPUT_PATHSPECS = (":(exclude)results", ":(exclude)site")
 
 
 def code_version(repo: Path = REPO_ROOT) -> dict[str, Any]:
@@ -27,7 +28,13 @@ def code_version(repo: Path = REPO_ROOT) -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    # Records and the generated site are outputs, not code: a new record must not make the
+    # next one "dirty".
+    status = (
+        git("status", "--porcelain", "--untracked-files=no", "--", ".", *OUTPUT_PATHSPECS)
+        if commit
+        else None
+    )
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
