@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,20 @@ COSTS: tuple[str, ...] = (
     "latency_ms_b1",
 )
 VALUE_COLUMNS: tuple[str, ...] = METRICS + COSTS
+# The values a shown figure may take. Accuracies are percentages; BWT and forgetting are
+# differences of two of them; costs are non-negative. Anything else (NaN, infinity, 1e6 %) is a
+# broken record: shown, it would rank first, join the Pareto front or crash the plots.
+PERCENT = (0.0, 100.0)
+PERCENT_DIFFERENCE = (-100.0, 100.0)
+VALUE_RANGES: dict[str, tuple[float, float]] = {
+    "final_acc_pct": PERCENT,
+    "avg_incremental_acc_pct": PERCENT,
+    "bwt_pct": PERCENT_DIFFERENCE,
+    "avg_forgetting_pct": PERCENT_DIFFERENCE,
+    "final_task_aware_acc_pct": PERCENT,
+    "avg_incremental_task_aware_acc_pct": PERCENT,
+    **{name: (0.0, math.inf) for name in COSTS},
+}
 # Fewer trials than this and an entry's mean is marked provisional.
 MIN_SEEDS = 3
 
@@ -87,8 +102,86 @@ def trial_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _number(value: Any) -> float:
-    """Float, with a missing figure as NaN so pandas skips it in means instead of failing."""
+    """Float, with a missing figure as NaN; ``unusable_reason`` has refused anything else."""
     return math.nan if value is None else float(value)
+
+
+def unusable_reason(record: Mapping[str, Any]) -> str | None:
+    """Why a leaderboard record's numbers cannot be shown, or None when they can.
+
+    Every accuracy metric must be present; every figure present must be a finite number in
+    its ``VALUE_RANGES``, and so must every cell of the accuracy matrices (0-100 %). A cost may
+    be missing (older records lack some); ``summarize`` counts what it averaged.
+    """
+    results = record.get("results")
+    if not isinstance(results, Mapping) or not isinstance(results.get("metrics"), Mapping):
+        return "no results.metrics block"
+    cost = record.get("inference_cost") or {}
+    if not isinstance(cost, Mapping):
+        return "inference_cost is not an object"
+    for name in VALUE_COLUMNS:
+        value = (results["metrics"] if name in METRICS else cost).get(name)
+        if value is None and name in COSTS:
+            continue
+        problem = _out_of_range(value, VALUE_RANGES[name])
+        if problem:
+            return f"{name} is {problem}"
+    for key in ("acc_matrix_pct", "task_aware_acc_matrix_pct"):
+        problem = _matrix_problem(results.get(key))
+        if problem:
+            return f"results.{key} {problem}"
+    return None
+
+
+def _out_of_range(value: Any, bounds: tuple[float, float]) -> str:
+    """ "" for a finite number within ``bounds``, else what is wrong with ``value``."""
+    if value is None:
+        return "missing"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return f"not a number ({value!r})"
+    if not math.isfinite(value):
+        return f"{value!r}, not a finite number"
+    low, high = bounds
+    if not low <= value <= high:
+        return f"{value!r}, outside [{low:g}, {high:g}]"
+    return ""
+
+
+def _matrix_problem(matrix: Any) -> str:
+    if not isinstance(matrix, list) or not matrix or not all(isinstance(r, list) for r in matrix):
+        return "is not a list of rows"
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            problem = "" if value is None else _out_of_range(value, PERCENT)
+            if problem:
+                return f"[{i}][{j}] is {problem}"
+    return ""
+
+
+def drop_unusable_records(
+    records: Iterable[Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """Leave out leaderboard records whose numbers cannot be shown; a warning names each.
+
+    Failed and debug records pass through (they are counted, never shown). The strict loader
+    refuses such records already; this guards callers that pass records in directly.
+    """
+    kept, warnings = [], []
+    for record in records:
+        reason = unusable_reason(record) if is_leaderboard_record(record) else None
+        if reason is None:
+            kept.append(record)
+        else:
+            warnings.append(_unusable_warning(record, reason))
+    return kept, sorted(warnings)
+
+
+def _unusable_warning(record: Mapping[str, Any], reason: str) -> str:
+    label = (record.get("method") or {}).get("label")
+    return (
+        f"record {record.get('run_id')} ({label}, seed {record.get('seed')}): {reason}; left "
+        "out of the leaderboard (`cilbench validate` names every problem of the file)"
+    )
 
 
 def _record_row(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,11 +208,16 @@ def _record_row(record: Mapping[str, Any]) -> dict[str, Any]:
 def records_to_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One flat row per ok, non-debug trial; failed and debug records are dropped here.
 
+    So are records with a non-finite or impossible figure (``unusable_reason``), each with a
+    logged warning: no mean, std or front is ever computed over such a value.
     Raises ``ValueError`` when two records are the same trial (same entry, class order and
     seed): averaging both would silently count one seed twice. ``drop_duplicate_trials``
     resolves that leniently for the site.
     """
-    rows = [_record_row(r) for r in records if is_leaderboard_record(r)]
+    usable, unusable = drop_unusable_records(r for r in records if is_leaderboard_record(r))
+    for warning in unusable:
+        logger.warning("%s", warning)
+    rows = [_record_row(r) for r in usable]
     frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
     frame[list(VALUE_COLUMNS)] = frame[list(VALUE_COLUMNS)].astype(float)
     frame["reference"] = _none_for_missing(frame["reference"])
@@ -194,24 +292,36 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample std (n-1) over trials of every metric and cost, one row per entry.
 
     Columns: GROUP_KEYS, GROUP_ATTRIBUTES, ``seeds`` (number of trials averaged),
-    ``provisional`` (fewer than MIN_SEEDS), then for each value ``<name>`` (the mean) and
-    ``<name>_std`` (NaN for a single trial). Rows sorted by GROUP_KEYS.
+    ``provisional`` (fewer than MIN_SEEDS), then for each value ``<name>`` (the mean),
+    ``<name>_std`` (NaN for a single trial) and ``<name>_count`` (the trials that value is
+    averaged over: ``seeds``, less any that lack it). Non-finite values never enter a mean:
+    they count as missing. Rows sorted by GROUP_KEYS.
     """
     columns = list(GROUP_KEYS + GROUP_ATTRIBUTES) + ["seeds", "provisional"]
     for name in VALUE_COLUMNS:
-        columns += [name, f"{name}_std"]
+        columns += [name, f"{name}_std", f"{name}_count"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
+    finite = np.isfinite(frame[list(VALUE_COLUMNS)].to_numpy(dtype=float))
+    frame = frame.assign(**{name: frame[name].where(finite[:, k]) for k, name in
+                            enumerate(VALUE_COLUMNS)})  # fmt: skip
     groups = frame.groupby(list(GROUP_KEYS), sort=True, dropna=False)
     values = groups[list(VALUE_COLUMNS)]
-    means, stds = values.mean(), values.std(ddof=1)
+    means, stds, counts = values.mean(), values.std(ddof=1), values.count()
     # Identical values (FLOPs, params of one architecture) get an exact 0, not the 1e-17
     # that summing and dividing floats leaves behind.
     sizes = groups.size()
     identical = (values.min() == values.max()) & values.count().eq(sizes, axis=0)
     stds = stds.mask(identical & (sizes > 1).to_numpy()[:, None], 0.0)
     summary = pd.concat(
-        [_attributes(groups), sizes.rename("seeds"), means, stds.add_suffix("_std")], axis=1
+        [
+            _attributes(groups),
+            sizes.rename("seeds"),
+            means,
+            stds.add_suffix("_std"),
+            counts.add_suffix("_count"),
+        ],
+        axis=1,
     ).reset_index()
     summary["provisional"] = summary["seeds"] < MIN_SEEDS
     summary["reference"] = _none_for_missing(summary["reference"])
@@ -269,7 +379,7 @@ def pareto_front(summary_rows: pd.DataFrame, *, x: str = "gflops_per_image", y: 
     """
     xs = summary_rows[x].astype(float).to_numpy()
     ys = summary_rows[y].astype(float).to_numpy()
-    valid = ~(np.isnan(xs) | np.isnan(ys))
+    valid = np.isfinite(xs) & np.isfinite(ys) & (xs >= 0) & (ys >= 0) & (ys <= 100)
     # dominated[i, j]: row j is no worse than row i on both axes and better on one.
     no_worse = (xs[None, :] <= xs[:, None]) & (ys[None, :] >= ys[:, None])
     better = (xs[None, :] < xs[:, None]) | (ys[None, :] > ys[:, None])

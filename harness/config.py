@@ -1,13 +1,17 @@
 """Resolve frozen config dataclasses from defaults and overrides, refusing unknown keys.
 
 Values flow: dataclass defaults <- suite / method entry <- command-line ``--set`` overrides.
-Command-line values arrive as strings and are parsed by the field's declared type.
+Command-line values arrive as strings and are parsed by the field's declared type. Each config
+dataclass checks the range of every value in ``__post_init__`` (with ``check_range``), so a
+nonsense value (``training.epochs=0``, ``framework.ratio=NaN``) fails when the trial is
+resolved, before anything runs, not inside a trial or, worse, as an "ok" record.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -33,7 +37,64 @@ def resolve_config(config_cls: type, overrides: Mapping[str, Any], *, scope: str
                 f"Valid keys: {', '.join(valid) or '(none: this adapter has no hyperparameters)'}."
             )
         values[key] = _coerce(value, hints[key], f"{scope}.{key}")
-    return config_cls(**values)
+    try:
+        return config_cls(**values)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as error:  # a config's own check that is not a ConfigError
+        raise ConfigError(f"{scope} config: {error}") from error
+
+
+def check_range(
+    name: str,
+    value: Any,
+    *,
+    at_least: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    at_most: float | None = None,
+    integer: bool = False,
+    optional: bool = False,
+) -> None:
+    """Refuse ``value`` unless it is a finite number (an integer if ``integer``) within the
+    bounds given (``optional``: None is allowed too); the error names the key, the value and
+    the allowed range. NaN and infinities are always refused."""
+    if optional and value is None:
+        return
+    allowed = _describe_range(at_least, above, below, at_most, integer, optional)
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_number or (integer and not isinstance(value, int)) or not math.isfinite(value):
+        raise ConfigError(f"{name}={value!r} is not allowed: it must be {allowed}")
+    inside = (
+        (at_least is None or value >= at_least)
+        and (above is None or value > above)
+        and (below is None or value < below)
+        and (at_most is None or value <= at_most)
+    )
+    if not inside:
+        raise ConfigError(f"{name}={value!r} is out of range: it must be {allowed}")
+
+
+def _describe_range(
+    at_least: float | None,
+    above: float | None,
+    below: float | None,
+    at_most: float | None,
+    integer: bool,
+    optional: bool,
+) -> str:
+    kind = "an integer" if integer else "a finite number"
+    low = f"[{at_least}" if at_least is not None else f"({above}" if above is not None else None
+    high = f"{below})" if below is not None else f"{at_most}]" if at_most is not None else None
+    if low and high:
+        bounds = f" in {low}, {high}"
+    elif low:
+        bounds = f" >= {at_least}" if at_least is not None else f" > {above}"
+    elif high:
+        bounds = f" < {below}" if below is not None else f" <= {at_most}"
+    else:
+        bounds = ""
+    return f"{kind}{bounds}" + (" or null" if optional else "")
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

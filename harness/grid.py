@@ -19,7 +19,7 @@ from harness.datasets import check_dataset, load_dataset
 from harness.execution import ExecutionOptions
 from harness.provenance import code_version
 from harness.record import index_record_files
-from harness.suite import MethodEntry, Suite, load_suite
+from harness.suite import MethodEntry, Suite, SuiteError, load_suite
 from harness.trial import TrialSpec, resolve_trial, weights_spec
 from harness.weights import resolve_weights
 
@@ -58,6 +58,16 @@ def method_label(entry: MethodEntry) -> str:
     return entry.strategy if entry.framework == "none" else f"{entry.strategy}+{entry.framework}"
 
 
+def check_folder_name(what: str, name: str) -> None:
+    """Suite names and method labels name folders under results/: a ``..``, a ``/`` or an
+    empty name would put records somewhere else."""
+    if not str(name).strip(".") or any(c in str(name) for c in "/\\\0"):
+        raise SuiteError(
+            f"{what} {name!r} cannot name a folder under results/: use a plain name (letters, "
+            "digits and .+-_@=, not '..' and no '/'), e.g. lwf+prepruning@0.4"
+        )
+
+
 def plan_trials(
     *,
     suite: str,
@@ -81,10 +91,12 @@ def plan_trials(
     """
     load_adapters()
     loaded = load_suite(suite)
+    check_folder_name("suite name", loaded.name)
     entries = select_methods(loaded, methods) if methods else list(loaded.methods)
     for entry in entries:  # fail fast, with the valid names
         STRATEGIES.get(entry.strategy)
         FRAMEWORKS.get(entry.framework)
+        check_folder_name("method label", method_label(entry))
     for name in [*(backbones or ()), *(weights or {})]:
         BACKBONES.get(name)
     debug = debug or limit_per_class is not None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -57,7 +59,52 @@ def environment() -> dict[str, Any]:
         "processor": _cpu_name(),
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "torch_threads": torch.get_num_threads(),
+        "math_kernels": math_kernels(),
     }
+
+
+# Environment variables that change which CPU kernels torch, oneDNN, MKL or OpenBLAS pick.
+KERNEL_ENV_VARS = ("OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY", "MKL_CBWR",
+                   "MKL_ENABLE_INSTRUCTIONS", "DNNL_MAX_CPU_ISA", "ONEDNN_MAX_CPU_ISA")  # fmt: skip
+_TORCH_LIBRARY_MARKERS = ("Math Kernel Library", "MKL-DNN", "oneDNN", "OpenBLAS", "BLIS")
+
+
+def math_kernels() -> dict[str, Any]:
+    """Which math-library kernels this process uses: beside the CPU model, they decide whether
+    the same trial gives bit-identical numbers on another machine (see README, "Records")."""
+    import torch
+
+    config = torch.__config__.show()
+    settings = dict(re.findall(r"\b(BLAS_INFO|LAPACK_INFO)=([^,\s]+)", config))
+    libraries = [
+        re.sub(r"\s*\(Git Hash [0-9a-f]+\)", "", line.strip(" -"))
+        for line in config.splitlines()
+        if any(marker in line for marker in _TORCH_LIBRARY_MARKERS)
+    ]
+    return {
+        "torch_cpu_capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)(),
+        "torch_blas": settings.get("BLAS_INFO"),
+        "torch_lapack": settings.get("LAPACK_INFO"),
+        "torch_mkldnn": torch.backends.mkldnn.is_available(),
+        "torch_libraries": libraries,
+        "numpy_blas": _numpy_blas(),
+        "env": {name: os.environ[name] for name in KERNEL_ENV_VARS if name in os.environ},
+    }
+
+
+def _numpy_blas() -> list[dict[str, Any]] | None:
+    """threadpoolctl's view of the BLAS numpy loaded (None without threadpoolctl)."""
+    try:
+        import numpy  # noqa: F401  (loads its BLAS, so threadpoolctl can see it)
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    keys = ("internal_api", "version", "architecture", "num_threads")
+    return [
+        {key: info.get(key) for key in keys}
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
 
 
 def _cpu_name() -> str:

@@ -7,6 +7,8 @@ no Ray): the site builds from ``results/`` alone.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import math
 import os
@@ -36,20 +38,35 @@ class RecordExistsError(FileExistsError):
     """A record for this run id is already in results/ and overwriting was not asked for."""
 
 
+class RecordPathError(ValueError):
+    """A record's names would place its file outside the results folder (e.g. a ``..``)."""
+
+
 def record_path(results_dir: Path, record: dict[str, Any]) -> Path:
-    """``results/<suite>/<method label>/<backbone>/seed<seed>-<run id>.json``."""
+    """``results/<suite>/<method label>/<backbone>/seed<seed>-<run id>.json``, proven to lie
+    inside ``results_dir`` (a ``..`` or an empty name raises ``RecordPathError``)."""
     method = record["method"]
-    return (
-        Path(results_dir)
-        / _safe(record["suite"]["name"])
-        / _safe(method["label"])
-        / _safe(method["backbone"])
-        / f"seed{record['seed']}-{record['run_id']}.json"
-    )
+    parts = {
+        "suite name": record["suite"]["name"],
+        "method label": method["label"],
+        "backbone": method["backbone"],
+    }
+    folder = Path(results_dir)
+    for what, name in parts.items():
+        folder = folder / _path_part(what, name)
+    name = f"seed{_path_part('seed', record['seed'])}-{_path_part('run id', record['run_id'])}"
+    path = folder / f"{name}.json"
+    if not path.resolve().is_relative_to(Path(results_dir).resolve()):
+        raise RecordPathError(f"record path {path} would lie outside {results_dir}; "
+                              "suite names and method labels must be plain names")  # fmt: skip
+    return path
 
 
 def write_record(record: dict[str, Any], results_dir: Path, *, overwrite: bool = False) -> Path:
-    """Validate, then write atomically (temp file + rename); never replace a file silently."""
+    """Validate, then write atomically: a temp file is linked into place only if no record of
+    that run id is there yet (two writers of one run id: exactly one wins, the other gets
+    ``RecordExistsError``); ``overwrite`` renames it over the old one (readers never see a
+    partial file). Invalid records (NaN, wrong shapes, ...) raise ``MalformedRecordError``."""
     problems = validate_record(record)
     if problems:
         raise MalformedRecordError("refusing to write an invalid record: " + "; ".join(problems))
@@ -57,16 +74,43 @@ def write_record(record: dict[str, Any], results_dir: Path, *, overwrite: bool =
     if path.exists() and not overwrite:
         raise RecordExistsError(f"{path} exists; pass --overwrite to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    text = json.dumps(record, indent=1, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _create_if_absent(Path(tmp), path)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
     return path
+
+
+def _create_if_absent(tmp: Path, path: Path) -> None:
+    """Put ``tmp`` at ``path`` unless something is there: a hard link fails atomically when
+    the name exists. Where the filesystem has no hard links, an exclusive lock per run id
+    serialises check and rename instead."""
+    try:
+        os.link(tmp, path)
+        return
+    except FileExistsError:
+        raise RecordExistsError(
+            f"{path} exists (another run wrote it meanwhile); pass --overwrite to replace it"
+        ) from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+    with open(path.parent / f".lock-{path.stem}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            raise RecordExistsError(
+                f"{path} exists (another run wrote it meanwhile); pass --overwrite to replace it"
+            )
+        os.replace(tmp, path)
 
 
 def index_record_files(results_dir: Path) -> dict[str, Path]:
@@ -135,7 +179,7 @@ def load_records_leniently(results_dir: Path) -> LoadedRecords:
     loaded = LoadedRecords()
     seen: dict[str, int] = {}
     for path in sorted(Path(results_dir).glob("**/*.json")):
-        record, problems = _read_leniently(path)
+        record, problems = _read_record(path)  # the same checks as validate
         if problems:
             loaded.warnings.append(f"{path}: skipped: " + "; ".join(problems))
             continue
@@ -153,88 +197,162 @@ def load_records_leniently(results_dir: Path) -> LoadedRecords:
     return loaded
 
 
-def _read_leniently(path: Path) -> tuple[dict[str, Any], list[str]]:
-    record, problems = _read_record(path)
-    if problems:
-        return record, problems
-    try:
-        return record, _site_problems(record)
-    except Exception as error:  # a partial record can break these checks in any number of ways
-        return record, [f"not a valid record ({type(error).__name__}: {error})"]
-
-
-def _site_problems(record: dict[str, Any]) -> list[str]:
-    """Types the leaderboard relies on and ``validate_record`` does not check."""
-    suite, method = record["suite"], record["method"]
-    checks = {
-        "suite.name": isinstance(suite.get("name"), str),
-        "suite.version": _is_int(suite.get("version")),
-        "seed": _is_int(record.get("seed")),
-        "run_id": isinstance(record.get("run_id"), str) and bool(record["run_id"]),
-        "method.config": isinstance(method.get("config"), dict),
-    }
-    for key in ("label", "strategy", "framework", "backbone"):
-        checks[f"method.{key}"] = isinstance(method.get(key), str)
-    if record["status"] == "ok":
-        checks["method.config_sha256"] = isinstance(method.get("config_sha256"), str)
-    return [f"{name} has the wrong type or is missing" for name, ok in checks.items() if not ok]
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def validate_record(record: Any) -> list[str]:
-    """Every way ``record`` breaks the schema, as readable strings (empty: valid)."""
+    """Every way ``record`` breaks the schema, as readable strings (empty: valid).
+
+    The one check for every reader and writer: ``write_record`` refuses, ``cilbench validate``
+    fails on, and the site's lenient loader skips exactly the records this rejects.
+    """
     if not isinstance(record, dict):
         return ["a record must be a JSON object"]
     missing = [k for k in REQUIRED_KEYS if k not in record]
     if missing:
         return [f"missing key(s): {', '.join(missing)}"]
-    problems = []
+    problems = [f"{where}={value!r}: every number must be finite"
+                for where, value in _non_finite_numbers(record)]  # fmt: skip
     if record["schema_version"] != SCHEMA_VERSION:
         problems.append(
             f"schema_version {record['schema_version']!r} is not {SCHEMA_VERSION} (this harness)"
         )
     if record["status"] not in STATUSES:
         problems.append(f"status {record['status']!r} is not one of {', '.join(STATUSES)}")
+    if not isinstance(record["debug"], bool):
+        problems.append(f"debug={record['debug']!r} must be true or false")
+    if not isinstance(record["suite"], dict) or not isinstance(record["method"], dict):
+        return [*problems, "suite and method must be objects"]
     for key in ("name", "version", "file_sha256", "class_order", "primary_metric"):
-        if key not in (record["suite"] or {}):
+        if key not in record["suite"]:
             problems.append(f"suite.{key} is missing")
     for key in ("label", "strategy", "framework", "backbone", "config", "config_sha256"):
-        if key not in (record["method"] or {}):
+        if key not in record["method"]:
             problems.append(f"method.{key} is missing")
+    problems += _type_problems(record) + _timing_problems(record["timing"])
     if record["status"] == "failed":
         error = record["error"]
         if not isinstance(error, dict) or not error.get("message"):
             problems.append("a failed record needs error.message")
         return problems
-    return problems + _validate_results(record["results"]) + _validate_cost(record)
+    if record["status"] != "ok":
+        return problems
+    return problems + _validate_results(record) + _validate_cost(record)
 
 
-def _validate_results(results: Any) -> list[str]:
+def _non_finite_numbers(value: Any, where: str = "record") -> Iterable[tuple[str, float]]:
+    """NaN and infinities anywhere in a record (JSON readers accept them; the schema does not)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite_numbers(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _non_finite_numbers(item, f"{where}[{i}]")
+
+
+def _type_problems(record: dict[str, Any]) -> list[str]:
+    """Types that the leaderboard and the results/ layout rely on."""
+    suite, method = record["suite"], record["method"]
+    checks = {
+        "suite.name": isinstance(suite.get("name"), str) and bool(suite["name"]),
+        "suite.version": _is_int(suite.get("version")),
+        "seed": _is_int(record.get("seed")),
+        "run_id": isinstance(record.get("run_id"), str) and bool(record["run_id"]),
+        "method.config": isinstance(method.get("config"), dict),
+    }
+    for key in ("label", "strategy", "framework", "backbone"):
+        checks[f"method.{key}"] = isinstance(method.get(key), str) and bool(method[key])
+    if record["status"] == "ok":
+        checks["method.config_sha256"] = isinstance(method.get("config_sha256"), str)
+    problems = [f"{n} has the wrong type or is missing" for n, ok in checks.items() if not ok]
+    if not problems:
+        try:
+            record_path(Path("results"), record)
+        except RecordPathError as error:
+            problems.append(str(error))
+    return problems
+
+
+def _timing_problems(timing: Any) -> list[str]:
+    if not isinstance(timing, dict):
+        return ["timing must be an object"]
+    per_task = timing.get("task_wall_time_s", [])
+    total = timing.get("trial_wall_time_s")
+    if not isinstance(per_task, list) or not all(_is_number(t) and t >= 0 for t in per_task):
+        return [f"timing.task_wall_time_s={per_task!r} must be a list of seconds >= 0"]
+    if not (_is_number(total) and total >= 0):
+        return [f"timing.trial_wall_time_s={total!r} is not a number of seconds >= 0"]
+    return []
+
+
+def _validate_results(record: dict[str, Any]) -> list[str]:
+    results = record["results"]
     if not isinstance(results, dict):
         return ["results must be an object for an ok record"]
-    try:
-        recomputed = compute_metrics(
-            results["acc_matrix_pct"],
-            results["task_aware_acc_matrix_pct"],
-            results["test_samples_per_task"],
+    tasks = record["suite"].get("num_tasks")
+    if not _is_int(tasks) or tasks < 1:
+        return [f"suite.num_tasks={tasks!r} is not a positive integer"]
+    problems = [
+        problem
+        for key in ("acc_matrix_pct", "task_aware_acc_matrix_pct")
+        for problem in _matrix_problems(key, results.get(key), tasks)
+    ]
+    counts = results.get("test_samples_per_task")
+    if not (isinstance(counts, list) and len(counts) == tasks
+            and all(_is_int(c) and c > 0 for c in counts)):  # fmt: skip
+        problems.append(
+            f"results.test_samples_per_task={counts!r} must be {tasks} positive integers"
         )
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:
-        return [f"results: {error}"]
-    stored = results.get("metrics") or {}
-    problems = []
+    if problems:
+        return problems
+    recomputed = compute_metrics(
+        results["acc_matrix_pct"], results["task_aware_acc_matrix_pct"], counts
+    )
+    stored = results.get("metrics")
+    if not isinstance(stored, dict):
+        return ["results.metrics must be an object"]
     for name in METRIC_NAMES:
         value, expected = stored.get(name), recomputed[name]
         if expected is None:
             if value is not None:
                 problems.append(f"metrics.{name} should be null")
-        elif not isinstance(value, int | float) or abs(value - expected) > METRIC_TOLERANCE:
+        elif not _is_number(value) or abs(value - expected) > METRIC_TOLERANCE:
             problems.append(
                 f"metrics.{name}={value!r} disagrees with the accuracy matrix ({expected:.6f})"
             )
     return problems
+
+
+def _matrix_problems(key: str, matrix: Any, tasks: int) -> list[str]:
+    """``tasks`` x ``tasks``, lower-triangular: accuracies in 0..100 on and below the diagonal,
+    null above it (task j is not learned before step j)."""
+    where = f"results.{key}"
+    if not (isinstance(matrix, list) and len(matrix) == tasks
+            and all(isinstance(row, list) and len(row) == tasks for row in matrix)):  # fmt: skip
+        return [f"{where} must be {tasks} x {tasks} (suite.num_tasks), got {_shape(matrix)}"]
+    problems = []
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            if j > i and value is not None:
+                problems.append(f"{where}[{i}][{j}]={value!r} must be null (task {j} comes later)")
+            elif j <= i and not (_is_number(value) and 0 <= value <= 100):
+                problems.append(f"{where}[{i}][{j}]={value!r} is not an accuracy in 0..100")
+    return problems
+
+
+def _shape(matrix: Any) -> str:
+    if not isinstance(matrix, list):
+        return type(matrix).__name__
+    return f"{len(matrix)} row(s) of " + ", ".join(
+        str(len(row)) if isinstance(row, list) else type(row).__name__ for row in matrix
+    )
 
 
 def _validate_cost(record: dict[str, Any]) -> list[str]:
@@ -244,14 +362,27 @@ def _validate_cost(record: dict[str, Any]) -> list[str]:
     problems = []
     for key in COST_KEYS:
         value = cost.get(key)
-        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        if not _is_number(value) or value < 0:
             problems.append(f"inference_cost.{key}={value!r} is not a finite number >= 0")
+    threads = cost.get("latency_threads", 1)
+    if not _is_int(threads) or threads < 1:
+        problems.append(f"inference_cost.latency_threads={threads!r} is not a positive integer")
     return problems
 
 
 def _safe(part: Any) -> str:
     """A path component from a label: letters, digits and ``.+-_@=`` only."""
     return re.sub(r"[^A-Za-z0-9.+\-_@=]", "_", str(part))
+
+
+def _path_part(what: str, name: Any) -> str:
+    part = _safe(name)
+    if not part.strip("."):  # "", "." and ".." name no folder of their own
+        raise RecordPathError(
+            f"{what} {name!r} cannot name a folder under results/ (it would place the record "
+            "elsewhere); use letters, digits and .+-_@="
+        )
+    return part
 
 
 def summarize_failures(records: Iterable[dict[str, Any]]) -> list[str]:

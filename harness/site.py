@@ -9,6 +9,10 @@ Layout of the output folder (every link relative, so it works from ``file://`` a
     records/<run id>.json               every record shown, as the harness wrote it
     style.css, leaderboard.js           the only assets: no CDN, no network at view time
 
+The build owns only the files it lists in ``.cilbench-site.json``; anything else in the folder
+is kept. It writes the whole site into a new folder beside ``out_dir`` and swaps it in at the
+end, so a failure part-way leaves the previous site as it was (see ``site_files``).
+
 Same records, same bytes: everything is sorted, matplotlib's SVG ids are salted with a constant
 and no file carries a date, except the one build stamp on ``index.html``.
 
@@ -18,7 +22,7 @@ This module runs the build; the pieces live beside it, one concept each:
     site_entries.py  one entry's page: config, trials, provenance, curve and heatmap
     site_columns.py  the metric columns, their legend, and how numbers are shown
     site_plots.py    the matplotlib figures: which to draw, captions, drawing
-    site_files.py    templates, writing pages and records, pruning stale files
+    site_files.py    templates, writing pages and records, building aside and swapping in
 
 Dependency fence (all of them): jinja2, matplotlib (no pyplot), pandas, numpy and the
 standard library; never torch or Ray.
@@ -29,6 +33,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -48,11 +53,14 @@ from harness.site_entries import reproduce_command as reproduce_command
 from harness.site_files import (
     ASSETS,
     _environment,
-    _prune,
+    _finish,
+    _inspect,
+    _new_stage,
     _publish_record,
     _raw_template,
     _write_page,
 )
+from harness.site_files import SiteFolderError as SiteFolderError
 from harness.site_plots import _draw, _Styles
 from harness.site_plots import _set_flops_axis as _set_flops_axis
 from harness.site_suite import _suite, _SuiteJob
@@ -77,35 +85,70 @@ def build_site(
     ``sources``: run id -> record file (``LoadedRecords.sources``), copied byte for byte; other
     records are written as ``write_record`` would. ``workers``: processes building suite
     versions side by side (default: one per CPU for large builds, none for small ones).
+
+    Raises ``SiteFolderError`` (a ``ValueError``) when ``out_dir`` holds files the builder did
+    not write and has no manifest of its own files; nothing is changed then, nor on any other
+    error: the previous site stays whole until the new one is complete.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    given = Path(out_dir)
+    out_dir = given.resolve()  # a link to a folder: replace the folder, not the link
+    previous = _inspect(out_dir)
     records, duplicates = aggregate.drop_duplicate_trials(list(records))
-    for warning in duplicates:
+    records, unusable = aggregate.drop_unusable_records(records)
+    for warning in duplicates + unusable:
         logger.warning("%s", warning)
-    jobs = _suite_jobs(records, sources or {})
-    cards = _run_suite_jobs(jobs, out_dir, workers)
-    _prune(out_dir, {path for card in cards for path in card.pop("written")})
+    stage = _new_stage(out_dir)
+    try:
+        cards, written = _build_into(
+            stage,
+            records,
+            sources=sources or {},
+            workers=workers,
+            num_records=len(records) + len(duplicates) + len(unusable),
+            generated_at=generated_at or datetime.now(UTC),
+            skipped=[*skipped, *duplicates, *unusable],
+        )
+        _finish(stage, out_dir, written=written, previous=previous)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    index = given / "index.html"
+    logger.info("wrote %s: %d suite versions, %d entries, %d records shown", index, len(cards),
+                sum(card["num_entries"] for card in cards),
+                sum(card["counts"]["ok"] for card in cards))  # fmt: skip
+    return index
+
+
+def _build_into(
+    stage: Path,
+    records: list[Mapping[str, Any]],
+    *,
+    sources: Mapping[str, Path],
+    workers: int | None,
+    num_records: int,
+    generated_at: datetime,
+    skipped: list[str],
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """The whole site in ``stage``; returns the index cards and every file written."""
+    jobs = _suite_jobs(records, sources)
+    cards = _run_suite_jobs(jobs, stage, workers)
+    written = {path for card in cards for path in card.pop("written")}
     env = _environment()
     for name, template in ASSETS.items():
-        (out_dir / name).write_text(_raw_template(env, template), encoding="utf-8")
-    index = out_dir / "index.html"
-    shown = sum(card["counts"]["ok"] for card in cards)
+        (stage / name).write_text(_raw_template(env, template), encoding="utf-8")
     _write_page(
         env,
         "index.html.j2",
-        index,
+        stage / "index.html",
         root="",
         current=[card for card in cards if card["current"]],
         archived=[card for card in cards if not card["current"]],
-        num_records=len(records) + len(duplicates),
-        num_shown=shown,
-        generated_at=(generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
-        skipped=[*skipped, *duplicates],
+        num_records=num_records,
+        num_shown=sum(card["counts"]["ok"] for card in cards),
+        generated_at=generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        skipped=skipped,
     )
-    logger.info("wrote %s: %d suite versions, %d entries, %d records shown", index, len(cards),
-                sum(card["num_entries"] for card in cards), shown)  # fmt: skip
-    return index
+    return cards, written | set(ASSETS) | {"index.html"}
 
 
 # ------------------------------------------------------------------------- suite versions

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any, NamedTuple
 
 
@@ -125,11 +126,14 @@ COLUMN_BY_KEY = {column.key: column for column in (*COLUMNS, TASK_AWARE)}
 
 
 def format_mean_std(mean: float, std: float, *, spec: str, always_std: bool = True) -> str:
-    """``"71.50 ± 1.20"``; a single seed (std NaN) shows the mean alone, a missing value "—"."""
-    if mean is None or math.isnan(mean):
+    """``"71.50 ± 1.20"``; a single seed (std NaN) shows the mean alone, a missing value "—".
+
+    A non-finite value is shown as missing, never as "inf" or "nan".
+    """
+    if not _finite(mean):
         return "—"
     text = _format_number(mean, spec)
-    if std is not None and not math.isnan(std) and (always_std or std > 0):
+    if _finite(std) and (always_std or std > 0):
         text += f" ± {_format_number(std, spec)}"
     return text
 
@@ -137,6 +141,10 @@ def format_mean_std(mean: float, std: float, *, spec: str, always_std: bool = Tr
 def _format_number(value: float, spec: str) -> str:
     text = format(value, spec)
     return text.lstrip("-") if float(text) == 0 else text  # no "-0.00" from rounding noise
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class Cell(NamedTuple):
@@ -158,13 +166,17 @@ class HeatCell(NamedTuple):
 
 
 def _cell(row: Mapping[str, Any], column: Column) -> Cell:
+    """A summary cell; says over how many seeds when some lacked the value ("(2 of 3 seeds)")."""
     mean = row[column.key]
     text = format_mean_std(
         mean, row[f"{column.key}_std"], spec=column.spec, always_std=column.always_std
     )
-    return Cell(text, "" if mean is None or math.isnan(mean) else repr(float(mean)))
+    count, seeds = row.get(f"{column.key}_count"), row.get("seeds")
+    if _finite(mean) and count is not None and seeds is not None and count < seeds:
+        text += f" ({int(count)} of {int(seeds)} seeds)"
+    return Cell(text, repr(float(mean)) if _finite(mean) else "")
 
 
 def _single(value: Any, column: Column) -> Cell:
-    number = math.nan if value is None else float(value)
+    number = float(value) if _finite(value) else math.nan
     return _cell({column.key: number, f"{column.key}_std": math.nan}, column)

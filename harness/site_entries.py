@@ -37,6 +37,7 @@ def _entry(row: Mapping[str, Any], records: list[Mapping[str, Any]], *, suite: _
     first = records[0]
     options = _set_options(first["method"].get("config") or {})  # one config per entry
     trials = [_trial(r, set_options=options) for r in records]
+    hardware = sorted({t["hardware"] for t in trials})
     return {
         "display": row["display"],
         "label": row["label"],
@@ -57,6 +58,10 @@ def _entry(row: Mapping[str, Any], records: list[Mapping[str, Any]], *, suite: _
         "config": _config_rows(first["method"]["config"]),
         "trials": trials,
         "provenance": _provenance_table(trials),
+        # One line when every seed ran on the same hardware; several mean its latencies (and
+        # possibly its accuracies, under another precision) are not comparable with each other.
+        "hardware": hardware,
+        "mixed_hardware": len(hardware) > 1,
         "framework_report": _framework_report(records),
         "curve": _curve(records),
         "heatmap": _heatmap(records),
@@ -65,8 +70,8 @@ def _entry(row: Mapping[str, Any], records: list[Mapping[str, Any]], *, suite: _
 
 
 def _trial(record: Mapping[str, Any], *, set_options: list[list[str]]) -> dict[str, Any]:
-    values = {**record["results"]["metrics"], **record["inference_cost"]}
-    cost = record["inference_cost"]
+    cost = record.get("inference_cost") or {}
+    values = {**record["results"]["metrics"], **cost}
     suite, provenance = record["suite"], record.get("provenance") or {}
     commit = provenance.get("git_commit")
     return {
@@ -84,7 +89,12 @@ def _trial(record: Mapping[str, Any], *, set_options: list[list[str]]) -> dict[s
         "wall_time_s": (record.get("timing") or {}).get("trial_wall_time_s"),
         "commit": commit or "unknown",
         "dirty": provenance.get("git_dirty"),
-        "provenance": {**_provenance_rows(provenance), **_weights_rows(record["method"])},
+        "hardware": hardware_text(record),
+        "provenance": {
+            **_provenance_rows(provenance),
+            **_execution_rows(record.get("execution")),
+            **_weights_rows(record["method"]),
+        },
         "reproduce": reproduce_command(record, set_options=set_options),
         "checkout": f"git checkout {commit}" if commit else "",
     }
@@ -105,6 +115,40 @@ def _provenance_rows(provenance: Mapping[str, Any]) -> dict[str, str]:
         if key != "packages":
             rows[key] = _plain(provenance[key])
     return rows
+
+
+def hardware_text(record: Mapping[str, Any]) -> str:
+    """Where a trial ran, in one line: accelerator, CPU model, torch threads, precision.
+
+    From ``execution`` (how the trial ran) where the record has it, else ``provenance``; e.g.
+    "NVIDIA H200 · AMD EPYC 9654 · 8 torch threads · bf16" or "Intel Xeon · 1 torch thread".
+    """
+    provenance = record.get("provenance") or {}
+    execution = record.get("execution") or {}
+    if not isinstance(provenance, Mapping) or not isinstance(execution, Mapping):
+        return "not recorded"
+    device = execution.get("device_name") or provenance.get("device")
+    processor = provenance.get("processor")
+    threads = provenance.get("torch_threads")
+    parts = []
+    if device and str(device).lower() != "cpu":  # "cpu" says nothing the CPU model does not
+        parts.append(str(device))
+    if processor:
+        parts.append(str(processor))
+    elif device:
+        parts.append(f"{device} (model not recorded)")
+    if isinstance(threads, int) and not isinstance(threads, bool):
+        parts.append(f"{threads} torch thread{'' if threads == 1 else 's'}")
+    if execution.get("precision"):
+        parts.append(str(execution["precision"]))
+    return " · ".join(parts) or "not recorded"
+
+
+def _execution_rows(execution: Any) -> dict[str, str]:
+    """The record's ``execution`` block (device, precision, ...), one row per key."""
+    if not isinstance(execution, Mapping):
+        return {}
+    return {f"execution {key}": _plain(execution[key]) for key in sorted(execution)}
 
 
 def _weights_rows(method: Mapping[str, Any]) -> dict[str, str]:
@@ -305,7 +349,7 @@ def _heatmap(records: list[Mapping[str, Any]]) -> dict[str, Any]:
         cells = []
         for j in range(size):
             value = mean[i, j]
-            if np.isnan(value):
+            if not np.isfinite(value):  # above the diagonal (or a value no record should hold)
                 cells.append(None)
                 continue
             colour, ink = shades[min(max(round(value * 2), 0), 200)]

@@ -1,11 +1,26 @@
-"""Writing the site's files: pages from templates, assets, raw records, and stale-file pruning."""
+"""Writing the site's files: pages, assets and raw records, built aside and swapped in whole.
+
+A build never writes into the output folder. It writes a complete new site into a fresh
+folder beside it, then swaps that folder in with one rename, so a full or read-only disk, a
+crash or an error part-way leaves the previous site exactly as it was. The new folder also
+receives the manifest ``.cilbench-site.json`` (every file the build wrote) and every file of
+the old folder that the previous manifest does not list: the site owns only its own files.
+A folder without a manifest is built into only when it is empty, holds just ``README.md``
+(as ``site/`` ships), or is, file for file, a site of an older build.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
+import logging
 import os
+import re
+import secrets
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,13 +32,24 @@ from harness.site_columns import COLUMN_BY_KEY, COLUMNS, TASK_AWARE
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ASSETS = {"style.css": "style.css.j2", "leaderboard.js": "leaderboard.js.j2"}
-# Generated subfolders and the file kinds the build owns in them; only these are cleaned.
-OWNED = {
-    "suites": (".html",),
-    "entries": (".html",),
-    "plots": (".svg", ".png"),
-    "records": (".json",),
-}
+MANIFEST = ".cilbench-site.json"
+GENERATOR = "cilbench site"
+# A folder holding only these is as good as empty (site/ ships with its README.md).
+SHIPPED = frozenset({"README.md"})
+# Every file an older build (one without a manifest) could have written; and the footer line
+# of its pages that says it wrote them.
+LEGACY_FILES = re.compile(
+    r"index\.html|style\.css|leaderboard\.js|suites/[^/]+\.html|entries/[^/]+/[^/]+\.html"
+    r"|plots/[^/]+-(pareto-(acc|aia)\.(svg|png)|plain-vs-enhanced\.svg)|records/[^/]+\.json"
+)
+LEGACY_MARK = "Built by <code>cilbench site</code>"
+SHOWN_FOREIGN = 5  # foreign files named in an error; the rest are counted
+
+logger = logging.getLogger(__name__)
+
+
+class SiteFolderError(ValueError):
+    """The output folder holds files the site builder did not write and must not replace."""
 
 
 @cache  # compiled templates are reused by every page (and inherited by forked workers)
@@ -62,40 +88,192 @@ def _publish_record(record: Mapping[str, Any], source: Path | None, target: Path
     """Put a shown record next to the pages, so its link works from file:// and any host.
 
     A hard link to the file in results/ when possible: the same bytes, and on slow disks a
-    hundred times faster than a copy. Never written through: an old link is replaced, not
-    opened for writing, or a rebuild could change a record in results/.
+    hundred times faster than a copy. The target is always new (the build writes into a fresh
+    folder), so nothing is ever written through a link into results/.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     if source is not None:
-        if target.exists() and os.path.samefile(source, target):
-            return
-        target.unlink(missing_ok=True)
         try:
             os.link(source, target)
         except OSError:  # another file system, or links not allowed
             shutil.copyfile(source, target)
         return
-    text = json.dumps(record, indent=1) + "\n"  # as write_record lays a record out
-    if target.exists():
-        if target.read_text(encoding="utf-8") == text:
-            return
-        target.unlink()
-    target.write_text(text, encoding="utf-8")
+    # As write_record lays a record out (a NaN in a field the site does not show stays NaN).
+    target.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
-def _prune(out_dir: Path, written: set[str]) -> None:
-    """Remove what an earlier build wrote and this one did not (pages of vanished entries).
+# ---------------------------------------------------------------- the output folder
 
-    Files are overwritten in place rather than deleted first: on some disks deleting costs ten
-    times more than rewriting. Only the file kinds this builder writes, inside its own
-    subfolders, are touched: pointing ``--out`` at the wrong folder must not delete anything.
+
+@dataclass(frozen=True)
+class _Previous:
+    """What is in the output folder now: whether it exists, and which files are whose."""
+
+    exists: bool
+    owned: frozenset[str]  # relative paths the builder wrote last time (replaced or dropped)
+    foreign: tuple[str, ...]  # everything else: kept, byte for byte, in the new site
+
+
+def _inspect(out_dir: Path) -> _Previous:
+    """Sort the output folder's files into the builder's and everyone else's.
+
+    Raises ``SiteFolderError`` for a folder the builder must not take over: not a folder, a
+    broken manifest, or other people's files and no manifest to tell them from the site's.
     """
-    for folder, suffixes in OWNED.items():
-        # os.walk and plain strings: a site has tens of thousands of files to look at.
-        for parent, _dirs, files in os.walk(out_dir / folder, topdown=False):
-            relative = Path(parent).relative_to(out_dir).as_posix()
-            for name in files:
-                if name.endswith(suffixes) and f"{relative}/{name}" not in written:
-                    os.unlink(os.path.join(parent, name))
-            if not os.listdir(parent):
-                os.rmdir(parent)
+    if not out_dir.exists():
+        return _Previous(False, frozenset(), ())
+    if not out_dir.is_dir():
+        raise SiteFolderError(f"{out_dir} is not a folder; choose another folder for the site")
+    files = sorted(_files_under(out_dir))
+    manifest = out_dir / MANIFEST
+    if manifest.exists():
+        owned = _read_manifest(manifest)
+    elif all(f in SHIPPED for f in files):
+        owned = frozenset()
+    elif _is_legacy_site(out_dir, files):
+        owned = frozenset(f for f in files if f not in SHIPPED)
+        logger.info("%s: a site of an older build (no manifest); replacing it", out_dir)
+    else:
+        # Of a folder that looks like an older build, name only the files it would not write.
+        legacy = "index.html" in files and _has_legacy_mark(out_dir)
+        foreign = [
+            f for f in files if f not in SHIPPED and not (legacy and LEGACY_FILES.fullmatch(f))
+        ]
+        named = ", ".join(foreign[:SHOWN_FOREIGN])
+        more = f" and {len(foreign) - SHOWN_FOREIGN} more" if len(foreign) > SHOWN_FOREIGN else ""
+        raise SiteFolderError(
+            f"refusing to build the site into {out_dir}: it holds files the site builder did "
+            f"not write ({named}{more}) and no {MANIFEST} listing the builder's own. Choose an "
+            "empty or new folder (cilbench site --out DIR), or move those files away."
+        )
+    foreign = tuple(f for f in files if f not in owned and f != MANIFEST)
+    return _Previous(True, owned, foreign)
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Relative paths of every file and link below ``folder``, and of its empty folders."""
+    found = []
+    for parent, dirs, files in os.walk(folder):
+        relative = Path(parent).relative_to(folder)
+        for name in dirs:
+            path = Path(parent, name)
+            if path.is_symlink():  # os.walk does not follow it: carry the link itself
+                found.append((relative / name).as_posix())
+            elif os.path.ismount(path):
+                raise SiteFolderError(
+                    f"{path} is a mount point inside the site folder {folder}; the site is "
+                    "replaced as a whole, so build it elsewhere"
+                )
+            elif not os.listdir(path):
+                found.append((relative / name).as_posix() + "/")
+        found += [(relative / name).as_posix() for name in files]
+    return found
+
+
+def _read_manifest(path: Path) -> frozenset[str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("generator") != GENERATOR or not isinstance(data.get("files"), list):
+            raise ValueError("not a site manifest")
+        return frozenset(str(f) for f in data["files"])
+    except (OSError, ValueError, AttributeError) as error:
+        raise SiteFolderError(
+            f"{path} is not a readable site manifest ({error}); without it the builder cannot "
+            "tell its files from yours. Build into another folder, or delete the manifest and "
+            "every file the site wrote."
+        ) from error
+
+
+def _is_legacy_site(out_dir: Path, files: list[str]) -> bool:
+    """True for a folder holding exactly what an older build writes, and its index page."""
+    if "index.html" not in files:
+        return False
+    if not all(f in SHIPPED or LEGACY_FILES.fullmatch(f) for f in files):
+        return False
+    return _has_legacy_mark(out_dir)
+
+
+def _has_legacy_mark(out_dir: Path) -> bool:
+    index = out_dir / "index.html"
+    return index.is_file() and LEGACY_MARK in index.read_text(encoding="utf-8", errors="replace")
+
+
+def _new_stage(out_dir: Path) -> Path:
+    """A fresh, empty folder beside ``out_dir`` (same file system, so it can be renamed in)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        stage = out_dir.parent / f".{out_dir.name}.building-{secrets.token_hex(4)}"
+        try:
+            stage.mkdir()  # honours the umask, unlike tempfile.mkdtemp's 0o700
+            return stage
+        except FileExistsError:
+            continue
+
+
+def _finish(stage: Path, out_dir: Path, *, written: set[str], previous: _Previous) -> None:
+    """Add the manifest and the old folder's foreign files to ``stage``; swap it in."""
+    clashes = sorted(f for f in previous.foreign if f.rstrip("/") in written)
+    if clashes:
+        raise SiteFolderError(
+            f"refusing to replace {', '.join(clashes[:SHOWN_FOREIGN])} in {out_dir}: the site "
+            "now writes a file there, but it is not one the builder wrote before. Move it away "
+            "and build again."
+        )
+    for relative in previous.foreign:
+        _carry(out_dir / relative, stage / relative)
+    manifest = {"generator": GENERATOR, "files": sorted(written)}
+    (stage / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    if not previous.exists:
+        os.rename(stage, out_dir)
+        return
+    shutil.copymode(out_dir, stage)
+    _swap(stage, out_dir)
+    # ``stage`` now holds the previous site; everything of anyone else's is also in the new one.
+    shutil.rmtree(stage, ignore_errors=True)
+    if stage.exists():
+        logger.warning("could not remove the previous site, now in %s; delete it by hand", stage)
+
+
+def _carry(source: Path, target: Path) -> None:
+    """Keep a file of someone else's: a hard link (same bytes, no copy), a copy, or the link."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_symlink():
+        os.symlink(os.readlink(source), target)
+    elif source.is_dir():  # an empty folder of theirs
+        target.mkdir(exist_ok=True)
+        shutil.copymode(source, target)
+    else:
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+
+def _swap(stage: Path, out_dir: Path) -> None:
+    """Exchange the two folders: atomically where the system can, else by two renames."""
+    try:
+        _exchange(stage, out_dir)
+        return
+    except OSError as error:
+        if error.errno not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
+            raise
+    aside = out_dir.parent / f".{out_dir.name}.previous-{secrets.token_hex(4)}"
+    os.rename(out_dir, aside)
+    try:
+        os.rename(stage, out_dir)
+    except BaseException:
+        os.rename(aside, out_dir)
+        raise
+    os.rename(aside, stage)
+
+
+def _exchange(first: Path, second: Path) -> None:
+    """Linux's renameat2(RENAME_EXCHANGE): both names swap folders at once."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError) as error:
+        raise OSError(errno.ENOSYS, "renameat2 is not available") from error
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange):
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(second))

@@ -31,7 +31,10 @@ if TYPE_CHECKING:
     from harness.site_suite import _Suite
 
 LABEL_ALL_POINTS_UP_TO = 30  # more entries than this: label only the Pareto front's points
-PLOT_RC = {"svg.hashsalt": "cilbench-site", "svg.fonttype": "none", "font.size": 9}
+# Names come from records: "$x^2$" or "\\alpha" in a label is text, never math or LaTeX (an
+# unbalanced "$" would otherwise stop the whole build).
+PLOT_RC = {"svg.hashsalt": "cilbench-site", "svg.fonttype": "none", "font.size": 9,
+           "text.parse_math": False, "text.usetex": False}  # fmt: skip
 # Known frameworks and strategies keep their colour and marker whatever else is present.
 FRAMEWORK_COLOURS = {"none": "#1f77b4", "prepruning": "#ff7f0e", "postpruning": "#2ca02c",
                      "kd": "#d62728"}  # fmt: skip
@@ -385,6 +388,9 @@ def _set_flops_axis(ax: Any, gflops: pd.Series) -> None:
     Matplotlib's default log labels collide when the span is only a decade or two, so majors
     sit at 1-2-5 steps (every integer step within a decade, 1 per decade for wide spans).
     """
+    gflops = gflops[np.isfinite(gflops.astype(float))]
+    if gflops.empty:
+        return
     low, high = float(gflops.min()), float(gflops.max())
     if not low > 0:
         return  # a zero cost cannot go on a log axis; keep it linear rather than drop it
@@ -399,8 +405,8 @@ def _set_flops_axis(ax: Any, gflops: pd.Series) -> None:
 
 
 def _plain_text(text: Any, *, limit: int = 48) -> str:
-    """A label as matplotlib should print it: "$" is not math, and long names are shortened."""
+    """A label shortened to ``limit`` characters (PLOT_RC keeps "$" from meaning math)."""
     text = str(text)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return text.replace("$", r"\$")
+    return text

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,10 @@ from typing import Any
 import yaml
 
 from harness.augment import Augmentation, AugmentationError, parse_augmentation
+from harness.config import ConfigError, check_range, resolve_config
 from harness.metrics import METRIC_NAMES
 from harness.registry import UnknownNameError, did_you_mean
+from harness.training import TrainingConfig
 
 SUITE_KEYS = {
     "name", "version", "description", "dataset", "input_shape", "num_classes",
@@ -27,6 +31,12 @@ DATASET_KEYS = {"name", "val_fraction", "test_fraction", "split_seed", "max_trai
                 "normalize", "image_size"}  # fmt: skip
 TORCHVISION_PREFIX = "torchvision:"
 METHOD_KEYS = {"strategy", "framework", "label", "backbone", "config"}
+# Suites are small data files; the largest shipped one is about 6 kB.
+MAX_SUITE_BYTES = 1_000_000
+SEED_LIMIT = 2**32  # numpy's RandomState takes seeds in [0, 2**32)
+# Records go to results/<suite name>/<method label>/..., so both become folder names.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+SAFE_LABEL = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._+@=-]{0,99}")
 
 
 class SuiteError(ValueError):
@@ -159,36 +169,115 @@ def load_suite(name_or_path: str, suites_dir: Path | None = None) -> Suite:
             )
     if not path.is_file():
         raise SuiteError(f"suite file {path} does not exist")
-    return parse_suite(path.read_text(), source=str(path))
+    size = path.stat().st_size
+    if size > MAX_SUITE_BYTES:
+        raise SuiteError(f"{path}: {size} bytes; a suite file may hold {MAX_SUITE_BYTES} at most")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SuiteError(
+            f"{path}: not UTF-8 text (byte {error.start}: {data[error.start : error.start + 4]!r});"
+            " save the suite file as UTF-8"
+        ) from None
+    return parse_suite(text, source=str(path))
+
+
+def check_seeds(seeds: Sequence[Any], *, where: str = "seeds") -> list[int]:
+    """The seeds as a list, if they are a non-empty list of distinct integers in [0, 2**32).
+
+    For a suite's ``seeds:`` and the command line's ``--seeds``; raises ``SuiteError``.
+    """
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence) or not seeds:
+        raise SuiteError(f"{where}: expected a non-empty list of integer seeds, got {seeds!r}")
+    seen: set[int] = set()
+    for seed in seeds:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise SuiteError(f"{where}: seed {seed!r} is not an integer")
+        if not 0 <= seed < SEED_LIMIT:
+            raise SuiteError(f"{where}: seed {seed} is out of range: it must be in [0, 2**32)")
+        if seed in seen:
+            raise SuiteError(f"{where}: seed {seed} is listed twice")
+        seen.add(seed)
+    return list(seeds)
+
+
+class _SuiteLoader(yaml.SafeLoader):
+    """YAML's safe loader without anchors and aliases, and without duplicate keys.
+
+    An alias expands to a copy of its anchor's node: nine nested levels of ten aliases each
+    ("billion laughs") turn a few kB into gigabytes. Suites are small data files and need no
+    aliases, so any anchor or alias is refused. A repeated key would silently keep its last
+    value.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "YAML anchors and aliases (&name, *name) are not allowed in suite "
+                "files; write the values out", event.start_mark,
+            )  # fmt: skip
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # ``<<:`` merges are checked by flatten_mapping
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, Hashable) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+                    )
+                if isinstance(key, Hashable):
+                    seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    if len(text) > MAX_SUITE_BYTES:
+        raise SuiteError(f"{source}: a suite file may hold {MAX_SUITE_BYTES} bytes at most")
+    try:
+        return yaml.load(text, Loader=_SuiteLoader)  # noqa: S506 (a safe loader)
+    except yaml.YAMLError as error:
+        raise SuiteError(f"{source}: not valid YAML: {error}") from None
+    except RecursionError:
+        raise SuiteError(f"{source}: not valid YAML: nested too deeply") from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise SuiteError(f"{source}: not valid YAML: {error}") from None
 
 
 def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise SuiteError(f"{source}: not valid YAML: {error}") from error
+    raw = _load_yaml(text, source)
     if not isinstance(raw, dict):
         raise SuiteError(f"{source}: a suite file must be a mapping of keys")
     _check_keys(raw, SUITE_KEYS, source,
                 required=SUITE_KEYS - {"description", "training", "weights",
                                        "augmentation"})  # fmt: skip
-    _check_keys(raw["dataset"], DATASET_KEYS, f"{source}: dataset", required={"name"})
-    dataset = _parse_dataset(raw["dataset"], source)
+    num_classes = _integer(raw["num_classes"], source, "num_classes", at_least=1)
     suite = Suite(
-        name=str(raw["name"]),
-        version=int(raw["version"]),
-        description=str(raw.get("description", "")).strip(),
-        dataset=dataset,
-        input_shape=tuple(int(v) for v in raw["input_shape"]),  # type: ignore[arg-type]
-        num_classes=int(raw["num_classes"]),
-        classes_per_task=tuple(int(v) for v in raw["classes_per_task"]),
-        class_orders=_parse_class_orders(raw["class_orders"], int(raw["num_classes"]), source),
-        exemplar_budget=int(raw["exemplar_budget"]),
-        backbones=tuple(str(b) for b in raw["backbones"]),
-        seeds=tuple(int(s) for s in raw["seeds"]),
-        primary_metric=str(raw["primary_metric"]),
-        training=dict(raw.get("training") or {}),
-        methods=tuple(_parse_method(m, source) for m in raw["methods"]),
+        name=_safe_name(raw["name"], source),
+        version=_integer(raw["version"], source, "version", at_least=1),
+        description=_description(raw.get("description"), source),
+        dataset=_parse_dataset(raw["dataset"], source),
+        input_shape=_input_shape(raw["input_shape"], source),
+        num_classes=num_classes,
+        classes_per_task=tuple(
+            _integer(v, source, "classes_per_task entry", at_least=1)
+            for v in _list(raw["classes_per_task"], source, "classes_per_task")
+        ),
+        class_orders=_parse_class_orders(raw["class_orders"], num_classes, source),
+        exemplar_budget=_integer(raw["exemplar_budget"], source, "exemplar_budget", at_least=0),
+        backbones=tuple(
+            _name(b, source, "backbones entry")
+            for b in _list(raw["backbones"], source, "backbones")
+        ),
+        seeds=tuple(check_seeds(raw["seeds"], where=f"{source}: seeds")),
+        primary_metric=_name(raw["primary_metric"], source, "primary_metric"),
+        training=_parse_training(raw.get("training"), source),
+        methods=tuple(_parse_method(m, source) for m in _list(raw["methods"], source, "methods")),
         weights=_parse_weights(raw.get("weights") or {}, source),
         augmentation=_parse_augmentation(raw.get("augmentation"), source),
         file_sha256=hashlib.sha256(text.encode()).hexdigest(),
@@ -200,11 +289,11 @@ def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
 
 def _check_keys(raw: Any, allowed: set[str], where: str, *, required: set[str]) -> None:
     if not isinstance(raw, dict):
-        raise SuiteError(f"{where}: expected a mapping")
+        raise SuiteError(f"{where}: expected a mapping, got {raw!r:.80}")
     for key in raw:
         if key not in allowed:
             raise SuiteError(
-                f"{where}: unknown key {key!r}.{did_you_mean(key, sorted(allowed))} "
+                f"{where}: unknown key {key!r}.{did_you_mean(str(key), sorted(allowed))} "
                 f"Valid keys: {', '.join(sorted(allowed))}."
             )
     missing = sorted(required - set(raw))
@@ -212,20 +301,118 @@ def _check_keys(raw: Any, allowed: set[str], where: str, *, required: set[str]) 
         raise SuiteError(f"{where}: missing required key(s): {', '.join(missing)}")
 
 
-def _parse_dataset(raw: dict[str, Any], source: str) -> DatasetSpec:
+def _number(value: Any, source: str, key: str, **bounds: Any) -> Any:
+    """``value`` if it is a finite number within ``bounds`` (see ``check_range``)."""
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    try:
+        check_range(key, value, **bounds)
+    except ConfigError as error:
+        raise SuiteError(f"{source}: {error}") from None
+    return value
+
+
+def _integer(value: Any, source: str, key: str, **bounds: Any) -> Any:
+    try:
+        check_range(key, value, integer=True, **bounds)
+    except ConfigError as error:
+        raise SuiteError(f"{source}: {error}") from None
+    return value
+
+
+def _list(value: Any, source: str, key: str) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise SuiteError(f"{source}: {key} must be a non-empty list, got {value!r:.80}")
+    return value
+
+
+def _name(value: Any, source: str, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SuiteError(f"{source}: {key} must be a non-empty string, got {value!r:.80}")
+    return value
+
+
+def _safe_name(value: Any, source: str) -> str:
+    name = _name(value, source, "name")
+    if not SAFE_NAME.fullmatch(name) or ".." in name:
+        raise SuiteError(
+            f"{source}: name {name!r} cannot name the suite's results folder: use letters, "
+            "digits, '.', '_' and '-' (at most 100, not starting with '.', no '..'), e.g. "
+            "digits-5split"
+        )
+    return name
+
+
+def _description(value: Any, source: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise SuiteError(f"{source}: description must be text, got {value!r:.80}")
+    return value.strip()
+
+
+def _input_shape(value: Any, source: str) -> tuple[int, int, int]:
+    if not isinstance(value, list) or len(value) != 3:
+        raise SuiteError(
+            f"{source}: input_shape must be [channels, height, width], got {value!r:.80}"
+        )
+    c, h, w = (_integer(v, source, "input_shape entry", at_least=1) for v in value)
+    return (c, h, w)
+
+
+def _parse_training(raw: Any, source: str) -> dict[str, Any]:
+    """The suite's training budget, checked as ``TrainingConfig`` checks it (every field
+    stands on its own, so method entries and ``--set`` may still override it)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{source}: training must be a mapping of TrainingConfig keys")
+    try:
+        resolve_config(TrainingConfig, raw, scope="training")
+    except ConfigError as error:
+        raise SuiteError(f"{source}: {error}") from None
+    return dict(raw)
+
+
+def _parse_dataset(raw: Any, source: str) -> DatasetSpec:
+    where = f"{source}: dataset"
+    _check_keys(raw, DATASET_KEYS, where, required={"name"})
     normalize = raw.get("normalize") or {"mean": [0.0], "std": [1.0]}
+    _check_keys(normalize, {"mean", "std"}, f"{where}.normalize", required={"mean", "std"})
     test_fraction = raw.get("test_fraction")
     cap = raw.get("max_train_per_class")
     image_size = raw.get("image_size")
+    key = "dataset."
     return DatasetSpec(
-        name=str(raw["name"]),
-        split_seed=int(raw.get("split_seed", 0)),
-        val_fraction=float(raw.get("val_fraction", 0.1)),
-        test_fraction=None if test_fraction is None else float(test_fraction),
-        max_train_per_class=None if cap is None else int(cap),
-        normalize_mean=tuple(float(v) for v in normalize["mean"]),
-        normalize_std=tuple(float(v) for v in normalize["std"]),
-        image_size=None if image_size is None else int(image_size),
+        name=_name(raw["name"], source, "dataset.name"),
+        # Seeds split_seed..split_seed + 3 draw the splits (numpy: below 2**32).
+        split_seed=_integer(
+            raw.get("split_seed", 0), source, f"{key}split_seed", at_least=0, at_most=SEED_LIMIT - 4
+        ),  # fmt: skip
+        val_fraction=float(
+            _number(raw.get("val_fraction", 0.1), source, f"{key}val_fraction", at_least=0, below=1)
+        ),  # fmt: skip
+        # 0 would leave no test images to evaluate on.
+        test_fraction=None
+        if test_fraction is None
+        else float(_number(test_fraction, source, f"{key}test_fraction", above=0, below=1)),
+        max_train_per_class=None
+        if cap is None
+        else _integer(cap, source, f"{key}max_train_per_class", at_least=1),
+        normalize_mean=tuple(
+            float(_number(v, source, f"{key}normalize.mean entry"))
+            for v in _list(normalize["mean"], source, f"{key}normalize.mean")
+        ),
+        normalize_std=tuple(
+            float(_number(v, source, f"{key}normalize.std entry", above=0))
+            for v in _list(normalize["std"], source, f"{key}normalize.std")
+        ),
+        image_size=None
+        if image_size is None
+        else _integer(image_size, source, f"{key}image_size", at_least=1),
     )
 
 
@@ -235,7 +422,17 @@ def _parse_class_orders(raw: Any, num_classes: int, source: str) -> tuple[tuple[
         raise SuiteError(f"{source}: class_orders must be a non-empty list of {{order, sha256}}")
     orders = []
     for index, entry in enumerate(raw):
-        order = [int(c) for c in entry["order"]]
+        where = f"{source}: class_orders[{index}]"
+        if not isinstance(entry, dict):
+            raise SuiteError(
+                f"{where} must be a mapping {{order: [...], sha256: ...}} (the list and its "
+                f"hash), got {entry!r:.80}"
+            )
+        _check_keys(entry, {"order", "sha256"}, where, required={"order", "sha256"})
+        order = [
+            _integer(c, source, f"class_orders[{index}] entry", at_least=0)
+            for c in _list(entry["order"], source, f"class_orders[{index}].order")
+        ]
         if sorted(order) != list(range(num_classes)):
             raise SuiteError(
                 f"{source}: class order {index} is not a permutation of 0..{num_classes - 1}"
@@ -262,10 +459,15 @@ def _parse_weights(raw: Any, source: str) -> dict[str, WeightsSpec]:
         where = f"{source}: weights.{backbone}"
         if isinstance(entry, dict) and "torchvision" in entry:
             _check_keys(entry, {"torchvision"}, where, required={"torchvision"})
-            weights[str(backbone)] = WeightsSpec(torchvision=str(entry["torchvision"]))
+            weights[str(backbone)] = WeightsSpec(
+                torchvision=_name(entry["torchvision"], source, f"weights.{backbone}.torchvision")
+            )
             continue
         _check_keys(entry, {"path", "sha256"}, where, required={"path", "sha256"})
-        weights[str(backbone)] = WeightsSpec(path=str(entry["path"]), sha256=str(entry["sha256"]))
+        weights[str(backbone)] = WeightsSpec(
+            path=_name(entry["path"], source, f"weights.{backbone}.path"),
+            sha256=_name(entry["sha256"], source, f"weights.{backbone}.sha256"),
+        )
     return weights
 
 
@@ -279,15 +481,27 @@ def _parse_augmentation(raw: Any, source: str) -> Augmentation:
 def _parse_method(raw: Any, source: str) -> MethodEntry:
     if isinstance(raw, str):
         raw = {"strategy": raw}
-    _check_keys(raw, METHOD_KEYS, f"{source}: methods entry", required={"strategy"})
+    where = f"{source}: methods entry"
+    _check_keys(raw, METHOD_KEYS, where, required={"strategy"})
     config = raw.get("config") or {}
     _check_keys(config, {"strategy", "framework", "training"}, f"{source}: method config",
                 required=set())  # fmt: skip
+    for scope, values in config.items():
+        if values is not None and not isinstance(values, dict):
+            raise SuiteError(f"{where}: config.{scope} must be a mapping of config keys")
+    label = raw.get("label")
+    if label is not None and (not isinstance(label, str) or not SAFE_LABEL.fullmatch(label)
+                              or ".." in label):  # fmt: skip
+        raise SuiteError(
+            f"{where}: label {label!r} cannot name a results folder: use letters, digits and "
+            "'.', '_', '-', '+', '@', '=' (not starting with '.', no '..'), e.g. lwf+kd"
+        )
+    backbone = raw.get("backbone")
     return MethodEntry(
-        strategy=str(raw["strategy"]),
-        framework=str(raw.get("framework", "none")),
-        label=raw.get("label"),
-        backbone=raw.get("backbone"),
+        strategy=_name(raw["strategy"], source, "methods entry strategy"),
+        framework=_name(raw.get("framework", "none"), source, "methods entry framework"),
+        label=label,
+        backbone=None if backbone is None else _name(backbone, source, "methods entry backbone"),
         config={k: dict(v or {}) for k, v in config.items()},
     )
 
@@ -304,16 +518,12 @@ def _check_consistency(suite: Suite, source: str) -> None:
             f"{did_you_mean(suite.primary_metric, list(METRIC_NAMES))} "
             f"Valid: {', '.join(METRIC_NAMES)}."
         )
-    if not suite.seeds or not suite.backbones or not suite.methods:
-        raise SuiteError(f"{source}: seeds, backbones and methods must each list at least one")
     channels = suite.input_shape[0]
     if (
         len(suite.dataset.normalize_mean) != channels
         or len(suite.dataset.normalize_std) != channels
     ):
         raise SuiteError(f"{source}: dataset.normalize needs one mean and std per input channel")
-    if any(std <= 0 for std in suite.dataset.normalize_std):
-        raise SuiteError(f"{source}: dataset.normalize std values must be > 0")
     size = suite.dataset.image_size
     if size is not None and tuple(suite.input_shape[1:]) != (size, size):
         raise SuiteError(

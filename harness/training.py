@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from harness.augment import NO_AUGMENTATION, Augmentation
+from harness.config import check_range
 from harness.execution import CPU_EXECUTION, Execution, ExecutionOptions, timed_first_step
 from harness.stream import Split
 
@@ -33,6 +34,16 @@ class TrainingConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        # Nonsense budgets (0 epochs: an untrained model; lr NaN) must fail before any trial.
+        for key in ("epochs", "batch_size", "eval_batch_size"):
+            check_range(f"training.{key}", getattr(self, key), at_least=1, integer=True)
+        check_range("training.first_task_epochs", self.first_task_epochs, at_least=1,
+                    integer=True, optional=True)  # fmt: skip
+        check_range("training.lr", self.lr, above=0)
+        check_range("training.momentum", self.momentum, at_least=0, below=1)
+        check_range("training.weight_decay", self.weight_decay, at_least=0)
 
     def epochs_for_task(self, index: int) -> int:
         """Epochs of the plain training stage of task ``index`` (0-based)."""

@@ -40,6 +40,8 @@ from harness.training import Trainer, TrainingConfig
 
 CONFIG_SCOPES = ("strategy", "framework", "training")
 NO_WEIGHTS = "none"  # a weights override that means random initialisation
+# Prefix of the id of a failure record whose spec cannot even be resolved (no real run id).
+UNRESOLVED_RUN_ID = "unresolved-"
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,10 @@ class ResolvedTrial:
             identity["limit_per_class"] = s.limit_per_class
         if s.weights:
             identity["weights"] = dict(sorted(s.weights.items()))
+        # The thread count changes float summation order, hence the numbers; 1 (every
+        # earlier record) keeps its old id.
+        if s.num_threads != 1:
+            identity["num_threads"] = s.num_threads
         return _sha256(identity)[:16]
 
 
@@ -269,8 +275,11 @@ def weights_spec(spec: TrialSpec, suite: Suite, backbone: str) -> str | None:
 def failure_record(
     spec: TrialSpec, resolved: ResolvedTrial | None, error: BaseException | str, seconds: float
 ) -> dict[str, Any]:
-    """A record that says the trial failed and why; it does not count on the leaderboard."""
-    record = _record_header(spec, resolved, status="failed")
+    """A record that says the trial failed and why; it does not count on the leaderboard.
+
+    It carries the trial's own run id (the spec is resolved here if need be), so the next
+    successful run of the trial finds and replaces it."""
+    record = _record_header(spec, resolved or _try_resolve(spec), status="failed")
     if isinstance(error, BaseException):
         details = {
             "type": type(error).__name__,
@@ -294,7 +303,7 @@ def _record_header(spec: TrialSpec, resolved: ResolvedTrial | None, *, status: s
     strategy_cls = STRATEGIES.get(spec.strategy) if spec.strategy in STRATEGIES else None
     return {
         "schema_version": SCHEMA_VERSION,
-        "run_id": resolved.run_id if resolved else _sha256(asdict(spec))[:16],
+        "run_id": resolved.run_id if resolved else UNRESOLVED_RUN_ID + _sha256(asdict(spec))[:16],
         "status": status,
         "debug": spec.debug,
         "created_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -323,6 +332,13 @@ def _record_header(spec: TrialSpec, resolved: ResolvedTrial | None, *, status: s
         "seed": spec.seed,
         "provenance": {**spec.code_version, **environment()},
     }
+
+
+def _try_resolve(spec: TrialSpec) -> ResolvedTrial | None:
+    try:
+        return resolve_trial(spec)
+    except Exception:  # unknown names, bad configs: the failure record says so itself
+        return None
 
 
 def _try_parse(text: str) -> Suite | None:

@@ -303,3 +303,20 @@ def _synthetic_matrix(rng: random.Random, tasks: int, retention: float) -> Matri
             row.append(round(fresh * retention ** ((i - j) / max(tasks - 1, 1)), 3))
         acc.append(row)
     return acc
+
+
+def with_hardware(
+    record: dict[str, Any],
+    *,
+    processor: str,
+    torch_threads: int,
+    device_name: str = "cpu",
+    precision: str = "fp32",
+) -> dict[str, Any]:
+    """``record`` as a trial made on this machine: provenance and an ``execution`` block."""
+    record["provenance"].update(
+        processor=processor, device=device_name, torch_threads=torch_threads
+    )
+    device = "cpu" if device_name == "cpu" else "cuda"
+    record["execution"] = {"device": device, "device_name": device_name, "precision": precision}
+    return record

@@ -17,10 +17,12 @@ from harness.aggregate import (
     count_excluded,
     current_versions,
     drop_duplicate_trials,
+    drop_unusable_records,
     pareto_front,
     records_to_frame,
     suite_front,
     summarize,
+    unusable_reason,
 )
 from harness.record import load_records_leniently
 from tests.record_factory import make_record
@@ -311,3 +313,89 @@ def test_lenient_loader_does_not_guess_the_file_of_a_repeated_run_id(tmp_path: P
     _write(tmp_path, "b.json", record)
     loaded = load_records_leniently(tmp_path)
     assert len(loaded.records) == 2 and record["run_id"] not in loaded.sources
+
+
+# --------------------------------------------------- non-finite and impossible numbers
+
+
+def _with_metric(seed: int, name: str, value: object) -> dict:
+    record = make_record(seed=seed)
+    record["results"]["metrics"][name] = value
+    return record
+
+
+def test_records_with_impossible_numbers_never_enter_a_mean(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    records = [
+        make_record(seed=1),
+        _with_metric(2, "final_acc_pct", math.nan),
+        _with_metric(3, "final_acc_pct", 1_000_000.0),
+        make_record(seed=4, gflops=math.inf),
+    ]
+    with caplog.at_level(logging.WARNING, logger="harness.aggregate"):
+        summary = summarize(records_to_frame(records))
+    # Only seed 1 is averaged, and the row says so: one seed, not four.
+    assert summary["seeds"].tolist() == [1]
+    assert summary["final_acc_pct"].tolist() == [pytest.approx(75.0)]
+    assert summary["final_acc_pct_count"].tolist() == [1]
+    for problem in ("final_acc_pct is nan", "final_acc_pct is 1000000.0, outside [0, 100]",
+                    "gflops_per_image is inf"):  # fmt: skip
+        assert problem in caplog.text
+
+
+def test_summary_counts_the_values_it_averaged_and_skips_non_finite_ones() -> None:
+    frame = records_to_frame([make_record(seed=s, latency_ms=2.0 * s) for s in (1, 2, 3)])
+    # A frame made by hand (not through records_to_frame) may hold anything.
+    frame.loc[1, "latency_ms_b1"] = math.inf
+    frame.loc[2, "latency_ms_b1"] = math.nan
+    frame.loc[2, "bwt_pct"] = -math.inf
+    row = summarize(frame).iloc[0]
+    assert row["seeds"] == 3
+    assert (row["latency_ms_b1"], row["latency_ms_b1_count"]) == (2.0, 1)
+    assert math.isnan(row["latency_ms_b1_std"])
+    assert (row["bwt_pct_count"], row["final_acc_pct_count"]) == (2, 3)
+    assert math.isfinite(row["bwt_pct"])
+
+
+def test_pareto_front_ignores_non_finite_and_impossible_points() -> None:
+    inf = float("inf")
+    rows = _points((1.0, 70.0), (2.0, 80.0), (1.0, 1e6), (inf, 99.0), (-1.0, 99.0),
+                   (0.5, inf), (0.1, -5.0))  # fmt: skip
+    assert pareto_front(rows, y="acc").tolist() == [True, True] + [False] * 5
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda r: r["results"]["metrics"].update(final_acc_pct=math.nan), "final_acc_pct is nan"),
+        (lambda r: r["results"]["metrics"].update(bwt_pct=-math.inf), "bwt_pct is -inf"),
+        (lambda r: r["results"]["metrics"].update(final_acc_pct=100.5), "outside [0, 100]"),
+        (lambda r: r["results"]["metrics"].update(avg_forgetting_pct=-101.0), "outside [-100"),
+        (lambda r: r["results"]["metrics"].update(final_acc_pct="70"), "not a number"),
+        (lambda r: r["results"]["metrics"].update(final_acc_pct=True), "not a number"),
+        (lambda r: r["results"]["metrics"].pop("final_acc_pct"), "final_acc_pct is missing"),
+        (lambda r: r["inference_cost"].update(gflops_per_image=-0.1), "outside [0, inf]"),
+        (lambda r: r["inference_cost"].update(latency_ms_b1=math.nan), "latency_ms_b1 is nan"),
+        (lambda r: r["results"]["acc_matrix_pct"][1].__setitem__(0, math.inf), "[1][0] is inf"),
+        (lambda r: r["results"]["task_aware_acc_matrix_pct"][0].__setitem__(0, 250.0), "[0][0]"),
+        (lambda r: r.update(results=None), "no results.metrics"),
+    ],
+)
+def test_unusable_reason_names_each_impossible_number(change: object, reason: str) -> None:
+    record = make_record(
+        acc=[[90.0, None], [60.0, 80.0]], task_aware_acc=[[90.0, None], [70.0, 85.0]]
+    )
+    assert unusable_reason(record) is None
+    change(record)  # type: ignore[operator]
+    assert reason in (unusable_reason(record) or "")
+    kept, warnings = drop_unusable_records([record, make_record(seed=2, status="failed")])
+    assert [r["status"] for r in kept] == ["failed"] and record["run_id"] in warnings[0]
+
+
+def test_a_missing_cost_is_allowed_and_counted() -> None:
+    records = [make_record(seed=s) for s in (1, 2)]
+    del records[1]["inference_cost"]["latency_ms_b1"]
+    assert unusable_reason(records[1]) is None
+    row = summarize(records_to_frame(records)).iloc[0]
+    assert (row["seeds"], row["latency_ms_b1_count"], row["gflops_per_image_count"]) == (2, 1, 2)

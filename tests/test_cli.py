@@ -18,15 +18,31 @@ from harness.testing import TINY_SUITE_YAML
 load_adapters()
 
 BROKEN_METHOD = """\
-  - strategy: lwf
+  - strategy: crashes_in_worker
     label: lwf-broken
-    config: {training: {lr: -1.0}}
 """
+# An out-of-tree strategy (found through its entry point, in the driver and in every Ray
+# worker) that passes every check before the run and then crashes inside its trial.
+CRASHING_PLUGIN = {
+    "crashing_strategy.py": (
+        "from harness.adapters import STRATEGIES, Strategy\n\n\n"
+        "@STRATEGIES.register('crashes_in_worker')\n"
+        "class CrashesInWorker(Strategy):\n"
+        "    def begin_task(self, model, task):\n"
+        "        raise RuntimeError('boom: this strategy crashes on purpose')\n"
+    ),
+    "crashing_strategy-0.0.dist-info/METADATA": "Name: crashing-strategy\nVersion: 0.0\n",
+    "crashing_strategy-0.0.dist-info/entry_points.txt": (
+        "[cilbench.strategies]\ncrashes_in_worker = crashing_strategy\n"
+    ),
+}
 
 
-def _cilbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def _cilbench(*args: str, cwd: Path, plugins: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
+    if plugins is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugins), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
@@ -39,8 +55,12 @@ def grid_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("grid")
     suite = folder / "tiny-3split.yaml"
     suite.write_text(TINY_SUITE_YAML + BROKEN_METHOD)
+    for name, text in CRASHING_PLUGIN.items():
+        (folder / "plugins" / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "plugins" / name).write_text(text)
     run = _cilbench("run", "--suite", str(suite), "--seeds", "1", "--quick", "--max-concurrent",
-                    "2", "--results", "results", "--site", "site", cwd=folder)  # fmt: skip
+                    "2", "--results", "results", "--site", "site", cwd=folder,
+                    plugins=folder / "plugins")  # fmt: skip
     return folder, suite, run
 
 
@@ -52,7 +72,7 @@ def test_grid_writes_records_and_site_and_names_failures(grid_run) -> None:
     assert set(by_label) == {"finetune", "lwf", "lwf-broken"}
     assert by_label["finetune"]["status"] == by_label["lwf"]["status"] == "ok"
     assert by_label["lwf-broken"]["status"] == "failed"
-    assert "learning rate" in by_label["lwf-broken"]["error"]["message"].lower()
+    assert "crashes on purpose" in by_label["lwf-broken"]["error"]["message"]
     assert "1 trial(s) failed" in run.stdout and "lwf-broken" in run.stdout
     assert (folder / "site" / "index.html").is_file()
 

@@ -9,21 +9,32 @@ import sys
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from harness import site as site_module
+from harness import site_files
 from harness.record import load_records_leniently, record_path
-from harness.site import COLUMNS, _set_flops_axis, build_site, format_mean_std, reproduce_command
-from tests.record_factory import make_record
+from harness.site import (
+    COLUMNS,
+    SiteFolderError,
+    _set_flops_axis,
+    build_site,
+    format_mean_std,
+    reproduce_command,
+)
+from tests.record_factory import make_record, with_hardware
 from tests.test_aggregate import golden_records
 
 GENERATED_AT = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUITE_HEADERS = ["entry", "strategy", "framework", "backbone", "ACC %", "avg. inc. acc %",
                  "BWT pp", "forgetting pp", "GFLOPs G/img", "params M", "latency ms", "seeds",
-                 "front ACC", "front AIA"]  # fmt: skip
+                 "front ACC", "front AIA", "hardware"]  # fmt: skip
+FACTORY_HARDWARE = "cpu (model not recorded)"  # make_record's provenance names no CPU model
 EVIL_LABEL = "<script>window.__pwned=1</script><b>bold</b>"
 EVIL_VALUE = '<img src=x onerror="window.__pwned=2">'
 
@@ -132,14 +143,15 @@ def test_suite_table_has_the_golden_rows_best_first(site: Path) -> None:
     assert page.tables["leaderboard"][0] == SUITE_HEADERS
     assert page.rows("leaderboard") == [
         ["joint upper bound", "joint", "none", "compact_cnn", "96.50", "97.25", "-2.00", "2.00",
-         "1", "1", "2", "1 provisional", "", ""],
+         "1", "1", "2", "1 provisional", "", "", FACTORY_HARDWARE],
         ["lwf", "lwf", "none", "compact_cnn", "73.50 ± 4.95", "82.75 ± 3.89", "-27.00 ± 4.24",
-         "27.00 ± 4.24", "1", "1", "3 ± 1.41", "2 provisional", "front", "front"],
+         "27.00 ± 4.24", "1", "1", "3 ± 1.41", "2 provisional", "front", "front",
+         FACTORY_HARDWARE],
         ["lwf+prepruning@0.4", "lwf", "prepruning", "compact_cnn", "63.00 ± 3.00",
          "77.50 ± 2.50", "-40.00 ± 0.00", "40.00 ± 0.00", "0.36", "0.36", "2", "3", "front",
-         "front"],
+         "front", FACTORY_HARDWARE],
         ["lwf+kd", "lwf", "kd", "compact_cnn", "55.00", "75.50", "-56.00", "56.00", "0.25", "1",
-         "2", "1 provisional", "front", "front"],
+         "2", "1 provisional", "front", "front", FACTORY_HARDWARE],
     ]  # fmt: skip
     assert [r.get("class") for r in page.row_attrs["leaderboard"][1:]] == [
         "reference",
@@ -417,3 +429,254 @@ def test_a_model_served_by_another_backbone_is_named(tmp_path: Path) -> None:
     assert "compact_cnn → compact_cnn_small" in row
     entry = suite.link_to("../entries/").read_text(encoding="utf-8")
     assert "served by: compact_cnn_small" in entry
+
+
+# ------------------------------------------------------- the output folder is the user's too
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _leftovers(folder: Path) -> list[str]:
+    """Build or swap folders the builder left beside the site."""
+    return sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}."))
+
+
+def test_rebuild_keeps_every_file_the_builder_did_not_write(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(golden_records(), out, generated_at=GENERATED_AT)
+    mine = {
+        "my-photo.png": b"\x89PNG mine",
+        "notes.html": b"<p>my notes</p>",
+        "plots/my-figure.svg": b"<svg>mine</svg>",
+        "plots/digits-5split-v1-pareto-acc-draft.png": b"mine too",
+        "records/my-record.json": b'{"mine": true}',
+        "suites/my-suite.html": b"mine",
+        "entries/my-entry.html": b"mine",
+        "deep/er/data.json": b"[]",
+    }
+    for name, content in mine.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(content)
+    (out / "empty-folder").mkdir()
+    changed = [r for r in golden_records() if r["method"]["label"] != "lwf+kd"]
+    build_site(changed, out, generated_at=GENERATED_AT)
+    assert {name: (out / name).read_bytes() for name in mine} == mine
+    assert (out / "empty-folder").is_dir()
+    manifest = json.loads((out / ".cilbench-site.json").read_text())
+    assert not set(mine) & set(manifest["files"]) and "index.html" in manifest["files"]
+    assert not any("lwf+kd" in p.name for p in (out / "entries").rglob("*.html"))
+    assert _leftovers(out) == []
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"index.html": "<p>my own home page</p>"},
+        {"photo.png": "x", "README.md": "mine"},
+        {"plots/figure.svg": "<svg/>"},
+    ],  # fmt: skip
+)
+def test_a_folder_with_foreign_files_and_no_manifest_is_refused(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    out = tmp_path / "mine"
+    for name, content in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(content)
+    with pytest.raises(SiteFolderError, match="refusing to build the site into .*mine") as error:
+        build_site(golden_records(), out)
+    assert isinstance(error.value, ValueError)  # the CLI maps ValueError to exit 2
+    assert _snapshot(out) == {name: content.encode() for name, content in files.items()}
+    assert _leftovers(out) == []
+
+
+def test_a_folder_with_only_the_shipped_readme_is_built_into(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "README.md").write_text("# site/\n")
+    build_site(golden_records(), out)
+    assert (out / "README.md").read_text() == "# site/\n" and (out / "index.html").is_file()
+
+
+def test_a_site_of_an_older_build_without_a_manifest_is_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(golden_records(), out)
+    (out / ".cilbench-site.json").unlink()  # as an older build left it
+    (out / "README.md").write_text("shipped")
+    build_site(golden_records()[:2], out)
+    assert (out / "README.md").read_text() == "shipped"
+    assert len(list((out / "records").glob("*.json"))) == 2
+    (out / ".cilbench-site.json").unlink()
+    (out / "plots" / "my-own.png").write_text("mine")  # not a file an older build writes
+    with pytest.raises(SiteFolderError, match="plots/my-own.png"):
+        build_site(golden_records(), out)
+
+
+def test_a_manifest_never_lets_the_build_replace_a_foreign_file(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(golden_records()[:2], out)
+    suite = out / "suites" / "digits-5split-v1.html"
+    manifest = json.loads((out / ".cilbench-site.json").read_text())
+    manifest["files"].remove("suites/digits-5split-v1.html")  # the page is not the builder's
+    (out / ".cilbench-site.json").write_text(json.dumps(manifest))
+    before = _snapshot(out)
+    with pytest.raises(SiteFolderError, match="suites/digits-5split-v1.html"):
+        build_site(golden_records(), out)
+    assert _snapshot(out) == before and suite.is_file()
+
+
+@pytest.mark.parametrize("writer", ["_publish_record", "_write_page", "_draw", "_finish_swap"])
+def test_a_failure_part_way_leaves_the_previous_site_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    out = tmp_path / "site"
+    build_site(golden_records(), out, generated_at=GENERATED_AT)
+    (out / "mine.txt").write_text("mine")
+    before = _snapshot(out)
+    calls = []
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+        if len(calls) == 3 or writer == "_finish_swap":
+            for arg in args:  # leave what a full disk leaves: a truncated file
+                if isinstance(arg, Path) and arg.suffix in (".html", ".json"):
+                    arg.parent.mkdir(parents=True, exist_ok=True)
+                    arg.write_bytes(b"")
+            raise OSError(28, "No space left on device")
+        return original(*args, **kwargs)
+
+    if writer == "_finish_swap":
+        original = site_files._exchange
+        monkeypatch.setattr(site_files, "_exchange", disk_full)
+        monkeypatch.setattr(site_files.os, "rename", disk_full)
+    else:
+        original = getattr(site_module, writer)
+        monkeypatch.setattr(site_module, writer, disk_full)
+    changed = [dict(r, created_utc="2030-01-01T00:00:00Z") for r in golden_records()[:4]]
+    with pytest.raises(OSError, match="No space left"):
+        build_site(changed, out, generated_at=datetime(2030, 1, 1, tzinfo=UTC))
+    monkeypatch.undo()
+    assert _snapshot(out) == before
+    assert _leftovers(out) == []
+
+
+def test_without_an_atomic_exchange_the_swap_falls_back_to_renames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(*_: object) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(site_files, "_exchange", unsupported)
+    out = tmp_path / "site"
+    build_site(golden_records(), out)
+    (out / "mine.txt").write_text("mine")
+    build_site(golden_records()[:2], out)
+    assert (out / "mine.txt").read_text() == "mine"
+    assert len(list((out / "records").glob("*.json"))) == 2 and _leftovers(out) == []
+
+
+# ------------------------------------------------------------ impossible numbers, odd names
+
+
+def test_impossible_numbers_are_left_out_named_and_never_ranked(tmp_path: Path) -> None:
+    good = [make_record(label="lwf", seed=s) for s in (1, 2)]
+    nan_seed = make_record(label="lwf", seed=3)
+    nan_seed["results"]["metrics"]["final_acc_pct"] = float("nan")
+    huge = [make_record(label="cheat", seed=s, gflops=0.01) for s in (1, 2)]
+    for record in huge:
+        record["results"]["metrics"]["avg_incremental_acc_pct"] = 1_000_000.0
+    endless = make_record(label="endless", seed=1, gflops=float("inf"))
+    broken_matrix = make_record(label="matrix", seed=1, acc=[[90.0, None], [60.0, 80.0]])
+    broken_matrix["results"]["acc_matrix_pct"][1][0] = float("-inf")
+    records = [*good, nan_seed, *huge, endless, broken_matrix]
+    index = build_site(records, tmp_path / "site", generated_at=GENERATED_AT)
+    page = suite_page(index.parent)
+    rows = page.rows("leaderboard")
+    # Only lwf's two finite seeds are shown, and the row says two.
+    assert [(row[0], row[11]) for row in rows] == [("lwf", "2 provisional")]
+    assert rows[0][5] == "86.50 ± 0.00" and rows[0][12:14] == ["front", "front"]
+    text = Page(index).page_text
+    assert "from 7 records (2 trials shown, 5 left out" in text
+    for problem in ("final_acc_pct is nan", "avg_incremental_acc_pct is 1000000.0",
+                    "gflops_per_image is inf", "acc_matrix_pct [1][0] is -inf"):  # fmt: skip
+        assert problem in text
+    for path in index.parent.rglob("*.html"):
+        words = path.read_text(encoding="utf-8").split()
+        assert not {"inf", "nan", "NaN", "Infinity"} & set(words), path
+
+
+def test_cells_count_the_seeds_a_value_was_averaged_over(tmp_path: Path) -> None:
+    records = [make_record(label="lwf", seed=s, latency_ms=2.0) for s in (1, 2, 3)]
+    del records[2]["inference_cost"]["latency_ms_b1"]  # an older record without a latency
+    page = suite_page(build_site(records, tmp_path / "site").parent)
+    assert page.rows("leaderboard")[0][10] == "2 (2 of 3 seeds)"
+
+
+ODD_NAMES = ["$x^2$", "$\\foo$ and $x^$", "back\\slash", "under_score", "100% done",
+             "<script>alert(1)</script>"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_names_on_plots_are_plain_text(tmp_path: Path, name: str) -> None:
+    records = [
+        *(make_record(suite=f"s {name}", label=f"lwf {name}", strategy="lwf", seed=s)
+          for s in (1, 2)),
+        make_record(suite=f"s {name}", label=f"lwf+kd {name}", strategy="lwf", framework="kd",
+                    seed=1, gflops=0.1),
+        make_record(suite=f"s {name}", label=f"{name}", strategy=name, framework=name, seed=1,
+                    gflops=0.2),
+    ]  # fmt: skip
+    site = build_site(records, tmp_path / "site", generated_at=GENERATED_AT).parent
+    svgs = sorted((site / "plots").glob("*.svg"))
+    assert [p.name.split("-v1-")[1] for p in svgs] == [
+        "pareto-acc.svg", "pareto-aia.svg", "plain-vs-enhanced.svg"
+    ]  # fmt: skip
+    escaped = xml_escape(name)
+    for svg in svgs:
+        text = svg.read_text(encoding="utf-8")
+        # The title and labels carry the name verbatim, as one run of text, never as math.
+        assert f"s {escaped} v1: " in text, svg.name
+        assert "<script" not in text
+    pareto = (site / "plots").glob("*-pareto-acc.svg").__next__().read_text(encoding="utf-8")
+    assert f"lwf+kd {escaped}" in pareto and f">{escaped}<" in pareto  # label and legend
+
+
+# ------------------------------------------------------------------------------ hardware
+
+XEON = "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"
+
+
+def test_each_entry_shows_its_hardware_and_mixed_hardware_is_marked(tmp_path: Path) -> None:
+    same = [
+        with_hardware(make_record(label="lwf", seed=s), processor=XEON, torch_threads=4,
+                      device_name="NVIDIA H200", precision="bf16")
+        for s in (1, 2)
+    ]  # fmt: skip
+    mixed = [
+        with_hardware(make_record(label="icarl", seed=1, gflops=0.2), processor=XEON,
+                      torch_threads=1),
+        with_hardware(make_record(label="icarl", seed=2, gflops=0.2), processor="AMD EPYC 9654",
+                      torch_threads=8),
+    ]  # fmt: skip
+    site = build_site(same + mixed, tmp_path / "site").parent
+    suite = suite_page(site)
+    hardware = {row[0]: row[-1] for row in suite.rows("leaderboard")}
+    h200 = f"NVIDIA H200 · {XEON} · 4 torch threads · bf16"
+    assert hardware["lwf"] == h200
+    assert hardware["icarl"] == (
+        f"mixed: 2 kinds AMD EPYC 9654 · 8 torch threads · fp32; {XEON} · 1 torch thread · fp32"
+    )
+    lwf, icarl = entry_page(site, "lwf"), entry_page(site, "icarl")
+    assert f"Hardware (every seed): {h200}" in lwf.page_text
+    assert [row[-1] for row in lwf.rows("per-seed")] == [h200, h200]
+    assert "Mixed hardware: these seeds ran on 2 different setups" in icarl.page_text
+    assert [row[-1] for row in icarl.rows("per-seed")] == [
+        f"{XEON} · 1 torch thread · fp32",
+        "AMD EPYC 9654 · 8 torch threads · fp32",
+    ]
+    provenance = {row[0]: row[1:] for row in icarl.tables["provenance-table"][1:]}
+    assert provenance["processor"] == [XEON, "AMD EPYC 9654"]
+    assert provenance["torch_threads"] == ["1", "8"]
+    assert provenance["execution precision"] == ["fp32", "fp32"]

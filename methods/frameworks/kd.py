@@ -23,9 +23,11 @@ from harness.adapters import (
     start_task,
     train_on_task,
 )
-from harness.config import ConfigError
+from harness.backbones import BACKBONES
+from harness.config import ConfigError, check_range
 from harness.cost import count_flops_torch, count_parameters
 from harness.distillation import distillation_kl
+from harness.registry import did_you_mean
 from harness.stream import TaskData
 
 DISTILL_MODES: tuple[str, ...] = ("previous_teacher", "current_teacher")
@@ -55,8 +57,14 @@ class KDConfig:
             raise ConfigError(
                 f"framework.mode={self.mode!r} is not one of {', '.join(DISTILL_MODES)}"
             )
-        if self.temperature <= 0 or self.lambda_kd < 0:
-            raise ConfigError("framework.temperature must be > 0 and framework.lambda_kd >= 0")
+        check_range("framework.temperature", self.temperature, above=0)
+        check_range("framework.lambda_kd", self.lambda_kd, at_least=0)
+        if not isinstance(self.student, str) or self.student not in BACKBONES:
+            valid = BACKBONES.names()
+            raise ConfigError(
+                f"framework.student={self.student!r} is not a registered backbone."
+                f"{did_you_mean(str(self.student), valid)} Valid: {', '.join(valid)}."
+            )
 
 
 class _Tally:

@@ -17,9 +17,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.adapters import FRAMEWORKS, Framework, LearnerContext, learn_task_with_strategy
+from harness.config import check_range
 from harness.distillation import distillation_kl
 from harness.incremental_net import IncrementalNet
-from harness.pruning import PruningSummary, bn_scale_l1, check_ratio, prune_channels
+from harness.pruning import (
+    DEFAULT_MAX_LAYER_RATIO,
+    PruningSummary,
+    bn_scale_l1,
+    check_ratio,
+    prune_channels,
+)
 from harness.stream import Split, TaskData
 
 
@@ -42,6 +49,16 @@ class PostPruningConfig:
     # T, after Hinton et al., 2015), so the two distillations read alike.
     distill_weight: float = 1.0
     temperature: float = 2.0
+
+    def __post_init__(self) -> None:
+        # The per-layer guard bounds the ratio (harness.pruning.check_ratio).
+        check_range("framework.ratio", self.ratio, above=0, below=DEFAULT_MAX_LAYER_RATIO)
+        check_range("framework.sparsity", self.sparsity, at_least=0)
+        # 0 is allowed: the no-fine-tuning ablation quoted above.
+        check_range("framework.finetune_epochs", self.finetune_epochs, at_least=0,
+                    integer=True, optional=True)  # fmt: skip
+        check_range("framework.distill_weight", self.distill_weight, at_least=0)
+        check_range("framework.temperature", self.temperature, above=0)
 
 
 @FRAMEWORKS.register("postpruning")

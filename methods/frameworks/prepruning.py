@@ -22,7 +22,14 @@ from harness.adapters import (
     start_task,
     train_on_task,
 )
-from harness.pruning import PruningSummary, bn_scale_l1, check_ratio, prune_channels
+from harness.config import check_range
+from harness.pruning import (
+    DEFAULT_MAX_LAYER_RATIO,
+    PruningSummary,
+    bn_scale_l1,
+    check_ratio,
+    prune_channels,
+)
 from harness.stream import TaskData
 
 
@@ -40,6 +47,17 @@ class PrePruningConfig:
     # epoch counts for our suites).
     sparsity_epochs: int | None = None
     finetune_epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        # The per-layer guard bounds the ratio (harness.pruning.check_ratio).
+        check_range("framework.ratio", self.ratio, above=0, below=DEFAULT_MAX_LAYER_RATIO)
+        check_range("framework.sparsity", self.sparsity, at_least=0)
+        # Stage 1 may be skipped (pruning by the initial or pre-trained |gamma|); stage 3 is
+        # the pruned model's task-1 learning proper, so it needs at least one epoch.
+        check_range("framework.sparsity_epochs", self.sparsity_epochs, at_least=0,
+                    integer=True, optional=True)  # fmt: skip
+        check_range("framework.finetune_epochs", self.finetune_epochs, at_least=1,
+                    integer=True, optional=True)  # fmt: skip
 
 
 @FRAMEWORKS.register("prepruning")

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.adapters import STRATEGIES, Strategy
+from harness.config import check_range
 from harness.exemplars import ExemplarMemory
 from harness.incremental_net import ClassifierHead, IncrementalNet
 from harness.stream import TaskData, TaskInfo
@@ -23,6 +24,11 @@ class ICaRLConfig:
     # feature_batch_size: images per forward pass when extracting features for herding and class
     # means; a memory knob only (results do not depend on it beyond float rounding).
     feature_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        check_range("strategy.lambda_kd", self.lambda_kd, at_least=0)
+        check_range("strategy.feature_batch_size", self.feature_batch_size, at_least=1,
+                    integer=True)  # fmt: skip
 
 
 @STRATEGIES.register("icarl")

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.adapters import STRATEGIES, Strategy
+from harness.config import check_range
 from harness.distillation import soft_cross_entropy
 from harness.incremental_net import IncrementalNet
 from harness.stream import TaskData, TaskInfo
@@ -20,6 +21,10 @@ class LwFConfig:
     lambda_kd: float = 1.0
     # temperature: 2.0, the value Li & Hoiem use (after Hinton et al., 2015).
     temperature: float = 2.0
+
+    def __post_init__(self) -> None:
+        check_range("strategy.lambda_kd", self.lambda_kd, at_least=0)
+        check_range("strategy.temperature", self.temperature, above=0)
 
 
 @STRATEGIES.register("lwf")

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.adapters import STRATEGIES, Strategy
+from harness.config import check_range
 from harness.exemplars import ExemplarMemory
 from harness.incremental_net import IncrementalNet
 from harness.stream import Split, TaskData, TaskInfo
@@ -27,6 +28,11 @@ class SSILConfig:
     # replay_fraction: expected share of replayed exemplars per batch; the official run uses 128
     # new + 32 replayed images per step (arguments.py defaults, README command line: 32 / 160).
     replay_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        check_range("strategy.temperature", self.temperature, above=0)
+        check_range("strategy.lambda_kd", self.lambda_kd, at_least=0)
+        check_range("strategy.replay_fraction", self.replay_fraction, above=0, below=1)
 
 
 @STRATEGIES.register("ssil")
