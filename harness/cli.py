@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import math
 import os
-import shutil
-import socket
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +14,6 @@ from typing import Any
 
 EXIT_OK, EXIT_TRIALS_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells report
-MIN_FREE_BYTES = 16 * 1024**2  # records are tens of kB; less free space than this is "full"
-ADDRESS_PROBE_TIMEOUT_S = 3.0
 log = logging.getLogger("cilbench")
 
 
@@ -35,13 +28,14 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
     from harness.execution import ExecutionError
     from harness.record import RecordExistsError, RecordPathError
     from harness.registry import UnknownNameError
+    from harness.run_checks import RunCheckError
     from harness.site import SiteFolderError
     from harness.suite import CheckpointHashError, SuiteError
     from harness.weights import MissingWeightsError, WeightsSpecError
 
     return (UsageError, UnknownNameError, ConfigError, SuiteError, DatasetUnavailableError,
             RecordExistsError, RecordPathError, CheckpointHashError, MissingWeightsError,
-            WeightsSpecError, ExecutionError, SiteFolderError)  # fmt: skip
+            WeightsSpecError, ExecutionError, SiteFolderError, RunCheckError)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -227,8 +221,16 @@ def _add_data_root(parser: argparse.ArgumentParser) -> None:
 def command_run(args: argparse.Namespace) -> int:
     from harness.execution import ExecutionOptions
     from harness.grid import plan_trials, preflight
+    from harness.run_checks import (
+        check_cpu_options,
+        check_local_gpus,
+        check_results_writable,
+        gpus_per_trial,
+        positive,
+        probe_ray_address,
+    )
 
-    _check_cpu_options(args)
+    check_cpu_options(args)
     plan = plan_trials(
         suite=args.suite,
         methods=args.method,
@@ -240,7 +242,7 @@ def command_run(args: argparse.Namespace) -> int:
         num_threads=args.cpus_per_trial,
         results_dir=args.results,
         overwrite=args.overwrite,
-        limit_per_class=_positive("--limit-per-class", args.limit_per_class),
+        limit_per_class=positive("--limit-per-class", args.limit_per_class),
         weights=_parse_weights(args.weights),
         execution=ExecutionOptions(
             device=args.device,
@@ -252,7 +254,7 @@ def command_run(args: argparse.Namespace) -> int:
     args.gpus_per_trial = gpus_per_trial(args.device, args.gpus_per_trial)
     address = args.address or os.environ.get("RAY_ADDRESS")
     if not address:
-        _check_local_gpus(args.gpus_per_trial)
+        check_local_gpus(args.gpus_per_trial)
     for skipped in plan.skipped:
         log.info("skip %s (record exists; --overwrite to rerun)", skipped)
     if not plan.specs:
@@ -265,83 +267,8 @@ def command_run(args: argparse.Namespace) -> int:
     return _run_plan(args, plan)
 
 
-def _check_cpu_options(args: argparse.Namespace) -> None:
-    """CPU options Ray would otherwise ignore or wait on forever, checked before anything."""
-    _positive("--cpus-per-trial", args.cpus_per_trial)
-    _positive("--num-cpus", args.num_cpus)
-    _positive("--max-concurrent", args.max_concurrent)
-    if args.address or os.environ.get("RAY_ADDRESS"):
-        return  # a cluster's nodes may be larger than this machine
-    local_cpus = args.num_cpus or os.cpu_count() or 1
-    if args.cpus_per_trial > local_cpus:
-        raise UsageError(
-            f"--cpus-per-trial {args.cpus_per_trial} but the local Ray has {local_cpus} CPU(s) "
-            "(this machine's, or --num-cpus): no trial could ever start. Pass "
-            f"--cpus-per-trial {local_cpus} or less, or --address of a larger cluster"
-        )
-
-
-def _check_local_gpus(requested: float) -> None:
-    """A local Ray has this machine's GPUs; asking for more per trial would wait forever."""
-    if requested <= 0:
-        return
-    import torch
-
-    available = torch.cuda.device_count()
-    if requested > available:
-        raise UsageError(
-            f"--gpus-per-trial {requested:g} but this machine has {available} GPU(s) visible: "
-            "no trial could ever start. Pass a smaller --gpus-per-trial (a fraction packs "
-            "trials on one GPU), --device cpu, or --address of a cluster with GPUs"
-        )
-
-
-def check_results_writable(results: Path) -> None:
-    """Before any trial starts: the records folder exists (or can be made), takes a file,
-    and has room; otherwise exit 2 instead of losing finished trials later."""
-    try:
-        results.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=results, prefix=".write-check-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(b"\0" * 4096)
-                f.flush()
-                os.fsync(f.fileno())
-        finally:
-            os.unlink(probe)
-        free = shutil.disk_usage(results).free
-    except OSError as error:
-        raise UsageError(
-            f"cannot write records to {results}: {error.strerror or error}. Make it a writable "
-            "folder (or pass --results DIR) and run again; no trial was started"
-        ) from error
-    if free < MIN_FREE_BYTES:
-        raise UsageError(
-            f"{results} has only {free // 1024} kB free; free some space (or pass --results "
-            "DIR on another disk) and run again; no trial was started"
-        )
-
-
-def probe_ray_address(address: str, timeout_s: float = ADDRESS_PROBE_TIMEOUT_S) -> None:
-    """Fail in seconds, naming the address, where Ray itself would retry for minutes."""
-    if address in ("auto", "local"):
-        return  # Ray finds (or starts) a cluster on this machine and fails fast on its own
-    host, sep, port = address.split("://", 1)[-1].rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise UsageError(
-            f"--address {address!r}: expected HOST:PORT or ray://HOST:PORT (e.g. 10.0.0.5:6379)"
-        )
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except OSError as error:
-        raise UsageError(
-            f"cannot reach the Ray cluster at {address} within {timeout_s:g} s "
-            f"({error.strerror or error}). Start it (ray start --head) or fix --address "
-            "(or $RAY_ADDRESS)"
-        ) from error
-
-
 def _run_plan(args: argparse.Namespace, plan: Any) -> int:
+    from harness.record_saving import save_record
     from harness.scheduler import RayStartError, SchedulerOptions, run_grid
 
     total = len(plan.specs)
@@ -422,56 +349,6 @@ def _error_text(record: dict[str, Any]) -> str:
     error = record["error"]
     kind = error.get("type")
     return error["message"] if kind in (None, "TrialError") else f"{kind}: {error['message']}"
-
-
-def save_record(
-    record: dict[str, Any], spec: Any, results: Path, *, overwrite: bool
-) -> tuple[Path | None, str | None]:
-    """Write one trial's record; a record that cannot be saved fails that trial only.
-
-    Returns the path written and, if the record itself could not be saved, why (the record
-    is then kept in a rescue file, and a refused record is replaced by a failure record so
-    the next run retries the trial).
-    """
-    from harness.record import MalformedRecordError, RecordExistsError, write_record
-    from harness.trial import failure_record
-
-    refused = False
-    try:
-        return write_record(record, results, overwrite=overwrite), None
-    except RecordExistsError as error:
-        why = f"another run saved this trial's record first, kept: {error}"
-    except MalformedRecordError as error:
-        why, refused = str(error), True
-    except Exception as error:  # full or read-only disk, a folder in the way, ...
-        why = f"cannot write the record: {type(error).__name__}: {error}"
-    rescued = _rescue(record)
-    why += f"; this run's record is kept in {rescued}" if rescued else "; no copy kept either"
-    if not refused:
-        return None, why
-    try:  # a failure record instead: the site counts a failure and the next run retries it
-        seconds = record["timing"]["trial_wall_time_s"]
-        seconds = seconds if isinstance(seconds, float) and math.isfinite(seconds) else 0.0
-        refusal = failure_record(spec, None, f"its record was refused: {why}", seconds)
-        return write_record(refusal, results, overwrite=True), why
-    except Exception as error:
-        return None, f"{why}; its failure record could not be written either ({error})"
-
-
-def _rescue(record: dict[str, Any]) -> Path | None:
-    """Keep a record that could not be saved under results/ (temp dir, cilbench-unsaved/)."""
-    try:
-        folder = Path(tempfile.gettempdir()) / "cilbench-unsaved"
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(
-            dir=folder, prefix=f"{record.get('run_id', 'record')}-", suffix=".json"
-        )
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1, default=str)  # NaN stays NaN: it is evidence
-        return Path(name)
-    except Exception as error:
-        log.error("cannot keep a rescue copy of the record: %s", error)
-        return None
 
 
 def _build_site_after_run(args: argparse.Namespace, code: int) -> int:
@@ -563,30 +440,6 @@ def _parse_seeds(text: str | None) -> list[int] | None:
     except ValueError as error:
         raise UsageError(f"--seeds takes comma-separated integers, got {text!r}") from error
     return check_seeds(seeds, where="--seeds")
-
-
-def gpus_per_trial(device: str, requested: float | None) -> float:
-    """The GPUs each trial asks Ray for, checked against ``--device`` before Ray starts."""
-    if requested is None:
-        import torch
-
-        return 1.0 if device != "cpu" and torch.cuda.is_available() else 0.0
-    if not 0 <= requested <= 64:
-        raise UsageError(f"--gpus-per-trial must lie in [0, 64], got {requested}")
-    if device == "cuda" and requested == 0:
-        raise UsageError(
-            "--device cuda with --gpus-per-trial 0: Ray hides the GPUs from trials that ask "
-            "for none. Pass --gpus-per-trial 1 (or a fraction such as 0.25 to pack trials)"
-        )
-    if device == "cpu" and requested > 0:
-        raise UsageError("--device cpu with --gpus-per-trial > 0 would reserve GPUs unused")
-    return requested
-
-
-def _positive(flag: str, value: int | None) -> int | None:
-    if value is not None and value < 1:
-        raise UsageError(f"{flag} must be a positive integer, got {value}")
-    return value
 
 
 def _parse_weights(items: list[str]) -> dict[str, str]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.cli import EXIT_BAD_INPUT, gpus_per_trial, main
+from harness.cli import EXIT_BAD_INPUT, main
 from harness.execution import Execution, ExecutionError, ExecutionOptions
+from harness.run_checks import gpus_per_trial
 from harness.testing import TINY_SUITE_YAML
 from harness.trial import TrialSpec, run_trial
 

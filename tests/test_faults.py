@@ -116,11 +116,11 @@ def test_an_unwritable_results_folder_stops_the_run_before_it_starts(tmp_path, c
 
 
 def test_a_full_results_folder_stops_the_run_before_it_starts(tmp_path, capsys, monkeypatch):
-    import harness.cli
+    import harness.run_checks
 
     suite = write_tiny_suite(tmp_path)
-    monkeypatch.setattr(harness.cli.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(
-        total=10**9, used=10**9 - 4096, free=4096))  # fmt: skip
+    full = shutil._ntuple_diskusage(total=10**9, used=10**9 - 4096, free=4096)
+    monkeypatch.setattr(harness.run_checks.shutil, "disk_usage", lambda path: full)
     code = main(["run", "--suite", str(suite), "--seeds", "1", "--quick", "--no-site",
                  "--results", str(tmp_path / "results")])  # fmt: skip
     assert code == EXIT_BAD_INPUT
