@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -142,8 +143,6 @@ def timed_first_step(execution: Execution) -> Iterator[None]:
     if not execution.compile:
         yield
         return
-    import time
-
     if execution.on_cuda:
         torch.cuda.synchronize(execution.device)
     start = time.perf_counter()
