@@ -25,6 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from harness.pixels import unit_range
 from harness.registry import Registry, did_you_mean
 
 
@@ -132,7 +133,7 @@ class RandomResizedCrop:
         theta[:, 0, 2] = (2 * left + box_w) / w - 1
         theta[:, 1, 1] = box_h / h
         theta[:, 1, 2] = (2 * top + box_h) / h - 1
-        pixels = x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
+        pixels = unit_range(x).float()
         grid = F.affine_grid(theta.to(pixels), [n, x.shape[1], h, w], align_corners=False)
         return F.grid_sample(
             pixels, grid, mode="bilinear", padding_mode="border", align_corners=False

@@ -271,9 +271,10 @@ def _run_plan(args: argparse.Namespace, plan: Any) -> int:
     from harness.record_saving import save_record
     from harness.scheduler import RayStartError, SchedulerOptions, run_grid
 
-    total = len(plan.specs)
+    specs = plan.specs
+    total = len(specs)
     names = [f"[{i + 1}/{total}] {s.label} ({s.backbone}) seed={s.seed}"
-             for i, s in enumerate(plan.specs)]  # fmt: skip
+             for i, s in enumerate(specs)]  # fmt: skip
     log.info("running %d trial(s) of suite %s v%d through Ray Tune",
              total, plan.suite.name, plan.suite.version)  # fmt: skip
     failures: list[str] = []
@@ -289,7 +290,7 @@ def _run_plan(args: argparse.Namespace, plan: Any) -> int:
         )
 
     def on_record(index: int, record: dict[str, Any]) -> None:
-        path, problem = save_record(record, plan.specs[index], args.results,
+        path, problem = save_record(record, specs[index], args.results,
                                     overwrite=plan.replace[index])  # fmt: skip
         if problem:
             failures.append(f"{names[index]}: {problem}")
@@ -318,7 +319,7 @@ def _run_plan(args: argparse.Namespace, plan: Any) -> int:
     )
     start = time.perf_counter()
     try:
-        outcome = run_grid(plan.specs, options, on_record=on_record, on_task=on_task)
+        outcome = run_grid(specs, options, on_record=on_record, on_task=on_task)
     except RayStartError as error:
         raise UsageError(str(error)) from error
     wall = time.perf_counter() - start

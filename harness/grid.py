@@ -14,13 +14,12 @@ from typing import Any
 
 from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.backbones import BACKBONES
-from harness.config import config_to_dict
 from harness.datasets import check_dataset, load_dataset
 from harness.execution import ExecutionOptions
 from harness.provenance import code_version
 from harness.record import index_record_files
 from harness.suite import MethodEntry, Suite, SuiteError, load_suite
-from harness.trial import TrialSpec, resolve_trial, weights_spec
+from harness.trial import ResolvedTrial, TrialSpec, resolve_trial, weights_spec
 from harness.weights import resolve_weights
 
 QUICK_OVERRIDES = {"epochs": 1, "first_task_epochs": None}  # --quick: one epoch per task, debug
@@ -29,10 +28,14 @@ QUICK_OVERRIDES = {"epochs": 1, "first_task_epochs": None}  # --quick: one epoch
 @dataclass
 class TrialPlan:
     suite: Suite
-    specs: list[TrialSpec] = field(default_factory=list)
-    replace: list[bool] = field(default_factory=list)  # per spec: a record exists and is replaced
+    resolved: list[ResolvedTrial] = field(default_factory=list)  # the trials to run
+    replace: list[bool] = field(default_factory=list)  # per trial: a record exists, is replaced
     skipped: list[str] = field(default_factory=list)
     run_ids: set[str] = field(default_factory=set)  # every trial planned or skipped, once
+
+    @property
+    def specs(self) -> list[TrialSpec]:
+        return [trial.spec for trial in self.resolved]
 
 
 def parse_method(text: str) -> MethodEntry:
@@ -59,8 +62,9 @@ def method_label(entry: MethodEntry) -> str:
 
 
 def check_folder_name(what: str, name: str) -> None:
-    """Suite names and method labels name folders under results/: a ``..``, a ``/`` or an
-    empty name would put records somewhere else."""
+    """Method labels name folders under results/: a ``..``, a ``/`` or an empty name would
+    put records somewhere else (suite files check their own names and labels, more strictly;
+    this guards labels made from registered plugin names)."""
     if not str(name).strip(".") or any(c in str(name) for c in "/\\\0"):
         raise SuiteError(
             f"{what} {name!r} cannot name a folder under results/: use a plain name (letters, "
@@ -90,13 +94,12 @@ def plan_trials(
     images per class and split; ``weights`` replaces the suite's weights per backbone.
     """
     load_adapters()
-    loaded = load_suite(suite)
-    check_folder_name("suite name", loaded.name)
+    loaded = load_suite(suite)  # its name and labels are checked safe folder names there
     entries = select_methods(loaded, methods) if methods else list(loaded.methods)
     for entry in entries:  # fail fast, with the valid names
         STRATEGIES.get(entry.strategy)
         FRAMEWORKS.get(entry.framework)
-        check_folder_name("method label", method_label(entry))
+        check_folder_name("method label", method_label(entry))  # labels made from plugin names
     for name in [*(backbones or ()), *(weights or {})]:
         BACKBONES.get(name)
     debug = debug or limit_per_class is not None
@@ -137,25 +140,26 @@ def preflight(plan: TrialPlan, data_root: Path | None) -> None:
     if suite.dataset.image_size is not None:  # JPEG folders: decode once here, not per trial
         load_dataset(suite.dataset.name, data_root, image_size=suite.dataset.image_size)
     checked: set[tuple[str, str]] = set()
-    for spec in plan.specs:
-        for backbone in backbones_built(spec):
-            weights = weights_spec(spec, suite, backbone)
+    for trial in plan.resolved:
+        for backbone in backbones_built(trial):
+            weights = weights_spec(trial.spec, suite, backbone)
             if weights is not None and (backbone, weights) not in checked:
                 resolve_weights(backbone, weights)
                 checked.add((backbone, weights))
 
 
-def backbones_built(spec: TrialSpec) -> list[str]:
+def backbones_built(trial: ResolvedTrial) -> list[str]:
     """The trial's backbone and any other backbone its framework config names (a KD student)."""
-    framework = resolve_trial(spec).configs["framework"]
-    named = [v for v in config_to_dict(framework).values() if isinstance(v, str)]
-    return [spec.backbone, *(v for v in named if v in BACKBONES.names() and v != spec.backbone)]
+    backbone = trial.spec.backbone
+    named = [v for v in trial.config_dict["framework"].values() if isinstance(v, str)]
+    return [backbone, *(v for v in named if v in BACKBONES.names() and v != backbone)]
 
 
 def _add(
     plan: TrialPlan, spec: TrialSpec, existing_records: dict[str, Path], overwrite: bool
 ) -> None:
-    run_id = resolve_trial(spec).run_id  # also validates every config key
+    resolved = resolve_trial(spec)  # also validates every config key
+    run_id = resolved.run_id
     if run_id in plan.run_ids:  # the same trial asked for twice (e.g. --seeds 1,1)
         return
     plan.run_ids.add(run_id)
@@ -163,7 +167,7 @@ def _add(
     if existing is not None and not overwrite and _is_ok(existing):
         plan.skipped.append(f"{spec.label} ({spec.backbone}) seed={spec.seed}: {existing}")
         return
-    plan.specs.append(spec)
+    plan.resolved.append(resolved)
     plan.replace.append(existing is not None)  # failed records are retried and replaced
 
 

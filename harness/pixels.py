@@ -17,6 +17,11 @@ import torch
 from torch import nn
 
 
+def unit_range(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels as floats in [0, 1]; anything else is taken to be in [0, 1] already."""
+    return pixels.float().div(255.0) if pixels.dtype == torch.uint8 else pixels
+
+
 class PixelNormalization(nn.Module):
     """``(pixels / 255 - mean) / std`` for uint8 input; ``(pixels - mean) / std`` for floats.
 
@@ -36,8 +41,7 @@ class PixelNormalization(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(shape), persistent=False)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = pixels.float().div(255.0) if pixels.dtype == torch.uint8 else pixels
-        return (x - self.mean) / self.std
+        return (unit_range(pixels) - self.mean) / self.std
 
 
 def with_pixel_normalization(

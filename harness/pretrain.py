@@ -182,7 +182,7 @@ def train_backbone(recipe: PretrainRecipe, data: SourceData) -> tuple[Incrementa
             momentum=recipe.momentum,
             weight_decay=recipe.weight_decay,
         )
-        trainer = Trainer(config, device=torch.device("cpu"), seed=recipe.seed)
+        trainer = Trainer(config, seed=recipe.seed)  # CPU, fp32: the recipe is deterministic
         trainer.fit(model, data.train, lambda m, x, y: F.cross_entropy(m(x), y))
         return model, _accuracy_pct(model, data.train), _accuracy_pct(model, data.test)
 

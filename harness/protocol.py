@@ -71,7 +71,7 @@ def evaluate(
     num_seen = sum(len(c) for c in task_classes)
     seen = test.where(test.y < num_seen)
     scores = predict_scores(model, seen.x, batch_size=batch_size, execution=execution)
-    seen = Split(seen.x, seen.y.cpu())
+    seen_y = seen.y.cpu()  # beside the scores, which come back to the host
     if scores.shape != (len(seen), num_seen):
         raise ContractViolation(
             f"the inference model returned scores of shape {tuple(scores.shape)}; expected "
@@ -81,8 +81,8 @@ def evaluate(
     acc, task_aware = [], []
     for classes in task_classes:
         lo, hi = classes[0], classes[-1] + 1
-        in_task = (seen.y >= lo) & (seen.y < hi)
-        labels = seen.y[in_task]
+        in_task = (seen_y >= lo) & (seen_y < hi)
+        labels = seen_y[in_task]
         acc.append(_percent(predicted[in_task] == labels))
         # Task-aware: argmax restricted to the task's own classes (a diagnostic only).
         within = scores[in_task][:, lo:hi].argmax(dim=1) + lo

@@ -17,7 +17,7 @@ from torch import nn
 
 from harness.augment import NO_AUGMENTATION, Augmentation
 from harness.config import check_range
-from harness.execution import CPU_EXECUTION, Execution, ExecutionOptions, timed_first_step
+from harness.execution import CPU_EXECUTION, Execution, timed_first_step
 from harness.stream import Split
 
 
@@ -60,15 +60,12 @@ class Trainer:
         config: TrainingConfig,
         *,
         seed: int,
-        device: torch.device | None = None,
         augmentation: Augmentation = NO_AUGMENTATION,
-        execution: Execution | None = None,
+        execution: Execution = CPU_EXECUTION,
     ) -> None:
         self.config = config
-        self.execution = execution or (
-            CPU_EXECUTION if device is None else Execution(ExecutionOptions(device=device.type))
-        )
-        self.device = self.execution.device
+        self.execution = execution
+        self.device = execution.device
         self.augmentation = augmentation
         # One generator for the whole trial: batch order and augmentation are functions of
         # the seed alone (a suite without augmentation draws nothing extra from it), drawn on

@@ -26,7 +26,7 @@ from harness.adapters import FRAMEWORKS, STRATEGIES, Framework, LearnerContext, 
 from harness.backbones import create_backbone
 from harness.config import config_to_dict, resolve_config
 from harness.cost import measure_inference_cost
-from harness.execution import Execution, ExecutionOptions
+from harness.execution import CPU_EXECUTION, Execution, ExecutionOptions
 from harness.exemplars import ExemplarMemory
 from harness.incremental_net import IncrementalNet
 from harness.metrics import compute_metrics
@@ -215,16 +215,13 @@ def _on_cpu(model: nn.Module) -> nn.Module:
 def build_learner(
     resolved: ResolvedTrial,
     *,
-    device: torch.device | None = None,
-    execution: Execution | None = None,
+    execution: Execution = CPU_EXECUTION,
     loaded_weights: dict[str, Any] | None = None,
 ) -> tuple[Framework, ExemplarMemory]:
     """The framework (wrapping its strategy) for a resolved trial, and the exemplar memory the
     harness gave it (unbounded only for reference strategies). ``loaded_weights``, if given,
-    collects what each backbone built started from, for the record. ``execution`` (or just a
-    ``device``) says where models live and how batches run."""
-    if execution is None:
-        execution = Execution(ExecutionOptions(device=(device or torch.device("cpu")).type))
+    collects what each backbone built started from, for the record. ``execution`` says where
+    models live and how batches run."""
     spec, suite = resolved.spec, resolved.suite
     strategy_cls = STRATEGIES.get(spec.strategy)
     memory = ExemplarMemory(None if strategy_cls.unbounded_memory else suite.exemplar_budget)

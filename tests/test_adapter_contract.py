@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-import torch
 
 from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.protocol import evaluate
@@ -40,7 +39,7 @@ def test_every_adapter_keeps_the_contract(strategy: str, framework: str) -> None
     """Right prediction shape after every task, memory within budget, test data untouched."""
     resolved = resolve_trial(_spec(strategy, framework))
     stream = stream_for_suite(resolved.suite)
-    learner, memory = build_learner(resolved, device=torch.device("cpu"))
+    learner, memory = build_learner(resolved)  # on the CPU
     strategy_cls = STRATEGIES.get(strategy)
     for task in stream.tasks:
         with stream.test.sealed():  # any read of test data while learning raises

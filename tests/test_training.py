@@ -31,7 +31,7 @@ class _Spy(nn.Module):
 
 def _fit(config: TrainingConfig, augmentation: Augmentation, *, epochs: int | None = None):
     model = _Spy()
-    trainer = Trainer(config, device=torch.device("cpu"), seed=0, augmentation=augmentation)
+    trainer = Trainer(config, seed=0, augmentation=augmentation)
     trainer.fit(model, _data(), lambda m, x, y: m(x), epochs=epochs)
     return model.seen
 

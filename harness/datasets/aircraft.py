@@ -13,7 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.datasets.base import DatasetUnavailableError, missing_data_message, register
+from harness.datasets.base import (
+    DatasetUnavailableError,
+    download_failure_explained,
+    missing_data_message,
+    register,
+)
 from harness.datasets.file_source import FolderIndex, JpegFolderSource
 from harness.datasets.image_cache import ImageList
 
@@ -66,13 +71,9 @@ class FgvcAircraft(JpegFolderSource):
     def fetch(self, root: Path) -> None:
         from torchvision.datasets import FGVCAircraft
 
-        try:  # one archive holds every split
+        with download_failure_explained("FGVC-Aircraft", self.missing_message(root)):
+            # One archive holds every split.
             FGVCAircraft(str(root), split="trainval", annotation_level="variant", download=True)
-        except Exception as error:  # URLError/RuntimeError variants when offline
-            raise DatasetUnavailableError(
-                f"downloading FGVC-Aircraft failed ({type(error).__name__}: {error}).\n\n"
-                + self.missing_message(root)
-            ) from error
 
     def missing_message(self, root: Path) -> str:
         return missing_data_message(

@@ -7,8 +7,10 @@ Splitting into tasks belongs to the suite, not here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +85,18 @@ def missing_data_message(
         "Point cilbench at the root that holds it with --data-root DIR or $CILBENCH_DATA "
         "(default ~/.cache/cilbench/data)."
     )
+
+
+@contextlib.contextmanager
+def download_failure_explained(title: str, missing_message: str) -> Iterator[None]:
+    """A torchvision download that fails (offline: URLError/RuntimeError variants) becomes a
+    ``DatasetUnavailableError`` that says how else to get the data."""
+    try:
+        yield
+    except Exception as error:
+        raise DatasetUnavailableError(
+            f"downloading {title} failed ({type(error).__name__}: {error}).\n\n" + missing_message
+        ) from error
 
 
 class DatasetSource(ABC):

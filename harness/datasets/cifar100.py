@@ -22,6 +22,7 @@ import numpy as np
 from harness.datasets.base import (
     DatasetUnavailableError,
     RawDataset,
+    download_failure_explained,
     missing_data_message,
     register,
 )
@@ -87,14 +88,9 @@ class Cifar100(FileDatasetSource):
     def fetch(self, root: Path) -> None:
         from torchvision.datasets import CIFAR100
 
-        try:
+        with download_failure_explained("CIFAR-100", self.missing_message(root)):
             for train in (True, False):
                 CIFAR100(str(root), train=train, download=True)
-        except Exception as error:  # URLError/RuntimeError variants when offline
-            raise DatasetUnavailableError(
-                f"downloading CIFAR-100 failed ({type(error).__name__}: {error}).\n\n"
-                + self.missing_message(root)
-            ) from error
 
     def missing_message(self, root: Path) -> str:
         return missing_data_message(

@@ -17,6 +17,7 @@ from harness.datasets.base import (
     DatasetStatus,
     DatasetUnavailableError,
     RawDataset,
+    download_failure_explained,
     missing_data_message,
     register,
 )
@@ -77,14 +78,9 @@ class FashionMNIST(DatasetSource):
     def fetch(self, root: Path) -> None:
         from torchvision.datasets import FashionMNIST as TorchvisionFashionMNIST
 
-        try:
+        with download_failure_explained("Fashion-MNIST", self.missing_message(root)):
             for train in (True, False):
                 TorchvisionFashionMNIST(str(root), train=train, download=True)
-        except Exception as error:  # torchvision raises URLError/RuntimeError variants offline
-            raise DatasetUnavailableError(
-                f"downloading Fashion-MNIST failed ({type(error).__name__}: {error}).\n\n"
-                + self.missing_message(root)
-            ) from error
 
     def missing_message(self, root: Path) -> str:
         how = (
