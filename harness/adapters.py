@@ -32,6 +32,7 @@ from harness.incremental_net import IncrementalNet
 from harness.registry import Registry
 from harness.stream import Split, TaskData, TaskInfo
 from harness.training import TrainingConfig
+from harness.training_budget import DEFAULT_ROLE
 
 
 @dataclass(frozen=True)
@@ -123,15 +124,27 @@ class Framework:
         raise NotImplementedError
 
     def inference_model(self) -> nn.Module:
+        """The module that serves predictions after the last ``learn()``: the same object on
+        every call until the next ``learn()``. The harness evaluates it and then costs that
+        very object, and refuses a framework that hands out another one on a second call."""
         raise NotImplementedError
+
+    def serving(self) -> nn.Module:
+        """``self.served`` once ``learn()`` has set it (a helper for ``inference_model``)."""
+        served = getattr(self, "served", None)
+        if served is None:
+            raise RuntimeError(f"{type(self).__name__}: no task learned yet, nothing serves")
+        return served
 
     def report(self) -> dict[str, Any]:
         """Framework facts for the record (e.g. achieved pruning, teacher cost and time)."""
         return {}
 
-    def inference_backbone(self) -> str:
-        """The backbone of the model that serves predictions (a KD student, say)."""
-        return self.context.backbone
+    def declared_epochs(self, task_index: int) -> dict[str, int]:
+        """Epochs each model trains on task ``task_index`` (0-based), by role: what the
+        harness's meter must count (``harness.training_budget``). Frameworks that train more
+        than one model, or in more than one stage, say so here."""
+        return {DEFAULT_ROLE: self.context.training.epochs_for_task(task_index)}
 
 
 def start_task(
@@ -152,6 +165,7 @@ def train_on_task(
     extra_loss: LossFn | None = None,
     epochs: int | None = None,
     after_backward: Callable[[nn.Module], None] | None = None,
+    role: str = DEFAULT_ROLE,
 ) -> None:
     """One training stage on the strategy's data with the strategy's loss.
 
@@ -172,6 +186,7 @@ def train_on_task(
         epochs=context.training.epochs_for_task(task.info.index) if epochs is None else epochs,
         after_backward=after_backward,
         sample_weights=strategy.sample_weights(data, task.info),
+        role=role,
     )
 
 
@@ -191,6 +206,8 @@ def learn_task_with_strategy(
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", plural="strategies")
 FRAMEWORKS: Registry[type[Framework]] = Registry("framework")
+# The entry-point groups out-of-tree adapters register through; records name the plugin.
+ENTRY_POINT_GROUPS = ("cilbench.strategies", "cilbench.frameworks")
 _discovered = False
 
 
@@ -201,5 +218,5 @@ def load_adapters() -> None:
         return
     from harness.registry import discover
 
-    discover("methods", entry_point_groups=("cilbench.strategies", "cilbench.frameworks"))
+    discover("methods", entry_point_groups=ENTRY_POINT_GROUPS)
     _discovered = True

@@ -15,6 +15,7 @@ downloads; each backbone then maps the state dict onto its own layout (e.g. the 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -25,7 +26,8 @@ import torch
 import torchvision
 from torch import nn
 
-from harness.registry import Registry
+from harness.registry import Registry, UnknownNameError
+from harness.timm_backbones import TIMM_PREFIX, build_timm_model, is_timm_backbone, timm_model_name
 from harness.weights import ResolvedWeights, load_state_dict_file, resolve_weights
 
 logger = logging.getLogger(__name__)
@@ -47,7 +49,35 @@ class Backbone:
 # A registered factory builds the architecture for ``in_channels`` x ``input_size``^2 images
 # and, given resolved weights, maps their state dict onto it and loads it.
 BackboneFactory = Callable[..., Backbone]
-BACKBONES: Registry[BackboneFactory] = Registry("backbone")
+
+
+class BackboneRegistry(Registry[BackboneFactory]):
+    """The registered backbones, and every timm model as ``timm:<model name>``.
+
+    ``names()`` lists the registered ones only (the contract tests run over them); timm's
+    thousand-odd models are found by name on demand.
+    """
+
+    def get(self, name: str) -> BackboneFactory:
+        if is_timm_backbone(name):
+            timm_model_name(name)  # unknown timm names fail here, with timm's near matches
+            return functools.partial(_timm_backbone, name)
+        try:
+            return super().get(name)
+        except UnknownNameError as error:
+            raise UnknownNameError(f"{error} Or any timm model as {TIMM_PREFIX}<name>.") from None
+
+    def __contains__(self, name: object) -> bool:
+        if is_timm_backbone(name):
+            try:
+                timm_model_name(str(name))
+            except UnknownNameError:
+                return False
+            return True
+        return super().__contains__(name)
+
+
+BACKBONES = BackboneRegistry("backbone")
 
 
 def create_backbone(
@@ -315,3 +345,18 @@ def _torchvision_init(conv: nn.Conv2d) -> nn.Conv2d:
     """Initialise a replaced conv as torchvision initialises the rest of the network."""
     nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
     return conv
+
+
+def _timm_backbone(
+    name: str, *, in_channels: int, input_size: int, weights: ResolvedWeights | None = None
+) -> Backbone:
+    """A timm model (``harness.timm_backbones``) as a backbone, features of ``num_features``."""
+    model = build_timm_model(
+        name,
+        in_channels=in_channels,
+        input_size=input_size,
+        weights_file=None if weights is None else str(weights.path),
+    )
+    if weights is not None:
+        logger.info("%s: loaded %s (sha256 %s)", name, weights.source, weights.sha256[:12])
+    return Backbone(module=model, feature_dim=model.num_features, weights=weights)

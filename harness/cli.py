@@ -26,10 +26,10 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
     from harness.config import ConfigError
     from harness.datasets import DatasetUnavailableError
     from harness.execution import ExecutionError
+    from harness.leaderboard.files import SiteFolderError
     from harness.record import RecordExistsError, RecordPathError
     from harness.registry import UnknownNameError
     from harness.run_checks import RunCheckError
-    from harness.site import SiteFolderError
     from harness.suite import CheckpointHashError, SuiteError
     from harness.weights import MissingWeightsError, WeightsSpecError
 
@@ -380,8 +380,8 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def command_site(args: argparse.Namespace) -> int:
+    from harness.leaderboard.build import build_site
     from harness.record import load_records_leniently
-    from harness.site import build_site
 
     # Lenient on purpose: a malformed, partial, unknown-schema or debug file is named in a
     # warning and left out, and the leaderboard still builds (`cilbench validate` stays strict).
@@ -395,7 +395,7 @@ def command_site(args: argparse.Namespace) -> int:
 
 
 def command_validate(args: argparse.Namespace) -> int:
-    from harness.record import MalformedRecordError, load_records
+    from harness.record import MalformedRecordError, cost_warnings, load_records
 
     if not args.results.exists():
         raise UsageError(f"{args.results} does not exist")
@@ -405,6 +405,8 @@ def command_validate(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from error
     failed = sum(r["status"] == "failed" for r in records)
     print(f"{len(records)} valid record(s) under {args.results} ({failed} failed trial(s))")
+    for line in cost_warnings(records):
+        print(f"warning: {line}")
     return EXIT_OK
 
 
@@ -451,9 +453,9 @@ def _parse_weights(items: list[str]) -> dict[str, str]:
         if not sep or not backbone or not spec:
             raise UsageError(
                 f"--weights {item!r}: expected BACKBONE=SPEC, SPEC a checkpoint path, "
-                "torchvision:<ENUM> or none (e.g. --weights mobilenet_v2=none)"
+                "torchvision:<ENUM>, timm:<tag> or none (e.g. --weights mobilenet_v2=none)"
             )
-        if spec != "none" and not spec.startswith("torchvision:"):
+        if spec != "none" and not spec.startswith(("torchvision:", "timm:")):
             spec = str(Path(spec).expanduser().resolve())
         weights[backbone] = spec
     return weights

@@ -10,18 +10,20 @@ Units live in the names: FLOPs (2 per multiply-add) vs MACs (1 per multiply-add)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
-import statistics
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-from ptflops import get_model_complexity_info
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-from harness.incremental_net import ClassifierHead
+from harness.flop_formulas import ptflops_hooks, torch_mapping
+from harness.latency import Latency, measure_latency
+from harness.model_size import parameter_stats
+from harness.op_coverage import OpRecorder, uncounted_ops
 
 # ptflops' "aten" backend counts matmuls and convolutions at dispatch level, like torch's
 # counter: on compact_cnn (8x8, 28x28), resnet34_cifar and mobilenet_v2 (32x32) the two agree
@@ -29,26 +31,6 @@ from harness.incremental_net import ClassifierHead
 # also counts BatchNorm, ReLU and pooling and reads 0.3% (ResNet-34) to 6.4% (MobileNetV2)
 # higher, a different convention from torch's counter and the paper's figures.
 PTFLOPS_BACKEND = "aten"
-
-aten = torch.ops.aten
-
-
-def _distance_macs(x1: torch.Size, out: torch.Size) -> int:
-    # One multiply-add per output pair and feature, as the matmul form of the distances costs.
-    return out.numel() * x1[-1]
-
-
-def _distance_flops(x1_shape: torch.Size, *args: object, out_shape: torch.Size, **_: object) -> int:
-    return 2 * _distance_macs(torch.Size(x1_shape), torch.Size(out_shape))
-
-
-def _distance_macs_ptflops(inputs: list, outputs: tuple) -> int:
-    return _distance_macs(inputs[0].shape, outputs[0].shape)
-
-
-# Neither counter has a formula for torch.cdist (nearest-mean classifiers use it): its aten ops
-# would count zero, and a method would look free of its distance computation.
-DISTANCE_OPS = (aten._cdist_forward, aten._euclidean_dist)
 
 
 @dataclass(frozen=True)
@@ -58,16 +40,34 @@ class InferenceCost:
     gflops_per_image: float  # primary: torch's counter, sees every aten op of the path
     gflops_per_image_torch: float
     gflops_per_image_ptflops: float  # 2 x ptflops MACs / 1e9, a cross-check
-    params_millions: float
+    counter_disagreement_pct: float  # |torch - ptflops| / torch, in percent
+    uncounted_ops: tuple[str, ...]  # ops that compute without a FLOP formula (op_coverage)
+    params_millions: float  # every weight, whatever its storage (model_size)
     params_millions_without_head: float
-    latency_ms_b1: float
+    nonzero_params_millions: float  # beside the dense count: zeros still cost dense FLOPs
+    sparsity_pct: float
+    param_bytes: int
+    param_dtypes: dict[str, int]  # dtype -> number of parameters stored in it
+    latency_ms_b1: float  # on the CPU, at batch 1 (latencies[0])
     latency_threads: int
+    latencies: tuple[Latency, ...]  # CPU batch 1 first, then any GPU measurements
     input_shape: tuple[int, ...]  # with the batch dimension, which is 1
 
-    def to_dict(self) -> dict[str, float | int | list[int]]:
-        record = asdict(self)
+    def with_latencies(self, extra: Sequence[Latency]) -> InferenceCost:
+        return dataclasses.replace(self, latencies=(*self.latencies, *extra))
+
+    def to_dict(self) -> dict[str, object]:
+        record = dataclasses.asdict(self)
+        record["uncounted_ops"] = list(self.uncounted_ops)
+        record["latencies"] = [latency.to_dict() for latency in self.latencies]
         record["input_shape"] = list(self.input_shape)
         return record
+
+
+@dataclass(frozen=True)
+class FlopCount:
+    flops: int  # 2 per multiply-add
+    uncounted_ops: tuple[str, ...]
 
 
 def measure_inference_cost(
@@ -81,34 +81,60 @@ def measure_inference_cost(
     """Measure ``model`` (images -> class scores) on inputs of ``input_shape`` = ``(1, C, H, W)``.
 
     The model must already be on ``device``: moving it here would change the caller's model.
+    Its latency is measured there, in fp32 at batch 1.
     """
     shape = _batch_one_shape(input_shape)
     _check_on_device(model, torch.device(device))
     example = _example_input(model, shape, torch.device(device))
-    flops_torch = count_flops_torch(model, example)
-    macs_ptflops = count_macs_ptflops(model, shape)
-    total, head = count_parameters(model)
-    latency = measure_latency_ms(model, example, warmup=latency_warmup, repeats=latency_repeats)
+    counted = count_flops(model, example)
+    flops_ptflops = 2 * count_macs_ptflops(model, shape)
+    sizes = parameter_stats(model)
+    with _measurement_mode(model):
+        latency = measure_latency(model, example, warmup=latency_warmup, repeats=latency_repeats)
     return InferenceCost(
-        gflops_per_image=flops_torch / 1e9,
-        gflops_per_image_torch=flops_torch / 1e9,
-        gflops_per_image_ptflops=2 * macs_ptflops / 1e9,
-        params_millions=total / 1e6,
-        params_millions_without_head=(total - head) / 1e6,
-        latency_ms_b1=latency,
+        gflops_per_image=counted.flops / 1e9,
+        gflops_per_image_torch=counted.flops / 1e9,
+        gflops_per_image_ptflops=flops_ptflops / 1e9,
+        counter_disagreement_pct=disagreement_pct(counted.flops, flops_ptflops),
+        uncounted_ops=counted.uncounted_ops,
+        params_millions=sizes.total / 1e6,
+        params_millions_without_head=(sizes.total - sizes.head) / 1e6,
+        nonzero_params_millions=sizes.nonzero / 1e6,
+        sparsity_pct=sizes.sparsity_pct,
+        param_bytes=sizes.bytes,
+        param_dtypes=sizes.dtypes,
+        latency_ms_b1=latency.ms_per_batch,
         latency_threads=torch.get_num_threads(),
+        latencies=(latency,),
         input_shape=shape,
+    )
+
+
+def disagreement_pct(primary: float, check: float) -> float:
+    """How far ``check`` lies from ``primary``, in percent of ``primary`` (0 when both are 0)."""
+    if primary == check:
+        return 0.0
+    return 100.0 * abs(primary - check) / abs(primary) if primary else 100.0
+
+
+def count_flops(model: nn.Module, example: torch.Tensor) -> FlopCount:
+    """FLOPs (2 per multiply-add) of ``model(example)``, counted by torch at aten level, and
+    the ops that ran without a FLOP formula (``harness.op_coverage``)."""
+    counter = FlopCounterMode(display=False, custom_mapping=torch_mapping(flop_registry))
+    recorder = OpRecorder()
+    # The counter is entered last, so it sees each op first and the recorder sees what it
+    # actually ran, after its own decompositions.
+    with _measurement_mode(model), recorder, counter:
+        model(example)
+    return FlopCount(
+        flops=int(counter.get_total_flops()),
+        uncounted_ops=tuple(uncounted_ops(recorder.ops, set(counter.flop_registry))),
     )
 
 
 def count_flops_torch(model: nn.Module, example: torch.Tensor) -> int:
     """FLOPs (2 per multiply-add) of ``model(example)``, counted by torch at aten level."""
-    counter = FlopCounterMode(
-        display=False, custom_mapping={op: _distance_flops for op in DISTANCE_OPS}
-    )
-    with _measurement_mode(model), counter:
-        model(example)
-    return int(counter.get_total_flops())
+    return count_flops(model, example).flops
 
 
 def count_macs_ptflops(model: nn.Module, input_shape: Sequence[int]) -> int:
@@ -117,6 +143,11 @@ def count_macs_ptflops(model: nn.Module, input_shape: Sequence[int]) -> int:
     ptflops returns ``(None, None)`` instead of raising, and prints the reason: it is turned into
     an error that carries that output.
     """
+    # Imported here: ptflops pulls in torch._dynamo, seconds of start-up a worker that never
+    # costs a model (or the driver) should not pay.
+    from ptflops import get_model_complexity_info
+    from ptflops.aten_ops import ATEN_OPS_MAPPING
+
     shape = _batch_one_shape(input_shape)
     example = _example_input(model, shape, _model_device(model))
     output = io.StringIO()
@@ -133,7 +164,7 @@ def count_macs_ptflops(model: nn.Module, input_shape: Sequence[int]) -> int:
             as_strings=False,
             ost=output,
             backend=PTFLOPS_BACKEND,
-            custom_modules_hooks={op: _distance_macs_ptflops for op in DISTANCE_OPS},
+            custom_modules_hooks=ptflops_hooks(ATEN_OPS_MAPPING),
         )
     if macs is None:
         raise RuntimeError(
@@ -144,53 +175,13 @@ def count_macs_ptflops(model: nn.Module, input_shape: Sequence[int]) -> int:
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """(total, head) parameter counts; head = parameters inside any ``ClassifierHead``.
+    """(total, head) parameter counts; head = weights inside any ``ClassifierHead``.
 
-    Shared parameters are counted once, as in ``model.parameters()``.
+    Every weight the forward pass uses, whatever its storage, shared ones once
+    (``harness.model_size``).
     """
-    total = sum(p.numel() for p in model.parameters())
-    head_params = {
-        id(p): p
-        for module in model.modules()
-        if isinstance(module, ClassifierHead)
-        for p in module.parameters()
-    }
-    return total, sum(p.numel() for p in head_params.values())
-
-
-def measure_latency_ms(
-    model: nn.Module, example: torch.Tensor, *, warmup: int, repeats: int
-) -> float:
-    """Median wall time in ms of ``model(example)`` at batch 1, after ``warmup`` calls.
-
-    Uses the current ``torch.get_num_threads()``: callers set it to match how trials run
-    (one thread per concurrent job). The median resists the outliers of a shared machine.
-    """
-    if example.shape[0] != 1:
-        raise ValueError(
-            f"latency is measured at batch 1, got an example of shape {list(example.shape)}"
-        )
-    if warmup < 0 or repeats < 1:
-        raise ValueError(f"need warmup >= 0 and repeats >= 1, got {warmup} and {repeats}")
-    with _measurement_mode(model), torch.inference_mode():
-        for _ in range(warmup):
-            model(example)
-        timings = [_time_one_call(model, example) for _ in range(repeats)]
-    return statistics.median(timings) * 1e3
-
-
-def _time_one_call(model: nn.Module, example: torch.Tensor) -> float:
-    _synchronize(example.device)
-    start = time.perf_counter()
-    model(example)
-    _synchronize(example.device)
-    return time.perf_counter() - start
-
-
-def _synchronize(device: torch.device) -> None:
-    # CUDA calls return before the kernels finish; without this the timing is launch time.
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    sizes = parameter_stats(model)
+    return sizes.total, sizes.head
 
 
 @contextlib.contextmanager
@@ -259,3 +250,24 @@ def _example_input(model: nn.Module, shape: tuple[int, ...], device: torch.devic
     dtype = floating[0].dtype if floating else torch.get_default_dtype()
     generator = torch.Generator().manual_seed(0)
     return torch.randn(shape, generator=generator).to(device=device, dtype=dtype)
+
+
+def why_not_cheaper(plain: Mapping[str, Any], compressed: Mapping[str, Any]) -> str | None:
+    """None when the ``compressed`` cost (a record's ``inference_cost``) needs fewer FLOPs and
+    parameters than ``plain``; else why not, in words a framework's author can act on."""
+    flops, params = "gflops_per_image", "params_millions"
+    if compressed[flops] < plain[flops] and compressed[params] < plain[params]:
+        return None
+    reason = (
+        f"the served model is not cheaper: {compressed[flops]:.6g} vs {plain[flops]:.6g} "
+        f"GFLOPs and {compressed[params]:.6g} vs {plain[params]:.6g} M parameters"
+    )
+    if compressed.get("sparsity_pct", 0.0) > plain.get("sparsity_pct", 0.0):
+        reason += (
+            f". Its weights are {compressed['sparsity_pct']:.1f}% zeros, but zeroed weights "
+            "(unstructured sparsity) still cost their multiply-adds in dense kernels and their "
+            "storage in dense tensors: remove whole channels (structured pruning) to make it "
+            f"cheaper. Non-zero parameters are recorded beside the dense count "
+            f"({compressed.get('nonzero_params_millions', float('nan')):.6g} M)"
+        )
+    return reason

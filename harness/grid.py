@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,7 @@ def plan_trials(
     plan = TrialPlan(loaded)
     code = code_version()
     existing_records = index_record_files(results_dir)  # scanned once, not once per trial
+    suite_labels = _suite_labels(loaded, debug)
     for entry in entries:
         for backbone in _backbones_for(entry, loaded, backbones):
             BACKBONES.get(backbone)
@@ -128,8 +129,36 @@ def plan_trials(
                         num_threads=num_threads,
                         code_version=code,
                     )
-                    _add(plan, spec, existing_records, overwrite)
+                    _add(plan, spec, existing_records, overwrite, suite_labels)
     return plan
+
+
+def _identity_key(resolved: ResolvedTrial) -> str:
+    return json.dumps(resolved.method_identity, sort_keys=True, default=str)
+
+
+def _suite_labels(suite: Suite, debug: bool) -> dict[str, str]:
+    """Each suite entry's label by what its method is (adapters, backbone, resolved configs),
+    so that a method asked for by another name takes the suite's label."""
+    labels: dict[str, str] = {}
+    for entry in suite.methods:
+        for backbone in _backbones_for(entry, suite, None):
+            spec = TrialSpec(
+                suite_text=suite.text,
+                strategy=entry.strategy,
+                framework=entry.framework,
+                backbone=backbone,
+                seed=suite.seeds[0],
+                label=method_label(entry),
+                overrides=_merge(entry.config, {}, debug),
+                debug=debug,
+            )
+            try:
+                key = _identity_key(resolve_trial(spec))
+            except Exception:  # e.g. a plugin's entry, plugin not installed: matches nothing
+                continue
+            labels.setdefault(key, method_label(entry))
+    return labels
 
 
 def preflight(plan: TrialPlan, data_root: Path | None) -> None:
@@ -156,9 +185,17 @@ def backbones_built(trial: ResolvedTrial) -> list[str]:
 
 
 def _add(
-    plan: TrialPlan, spec: TrialSpec, existing_records: dict[str, Path], overwrite: bool
+    plan: TrialPlan,
+    spec: TrialSpec,
+    existing_records: dict[str, Path],
+    overwrite: bool,
+    suite_labels: dict[str, str],
 ) -> None:
     resolved = resolve_trial(spec)  # also validates every config key
+    suite_label = suite_labels.get(_identity_key(resolved), spec.label)
+    if suite_label != spec.label:  # e.g. lwf+postpruning is the suite's lwf+postpruning@0.4
+        spec = replace(spec, label=suite_label)
+        resolved = replace(resolved, spec=spec)
     run_id = resolved.run_id
     if run_id in plan.run_ids:  # the same trial asked for twice (e.g. --seeds 1,1)
         return

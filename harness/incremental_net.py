@@ -53,10 +53,14 @@ class IncrementalLinearHead(ClassifierHead):
 class IncrementalNet(nn.Module):
     """``backbone`` maps images to ``(N, out_features)`` features; ``head`` maps them to logits."""
 
-    def __init__(self, backbone: nn.Module, feature_dim: int) -> None:
+    def __init__(
+        self, backbone: nn.Module, feature_dim: int, *, backbone_name: str | None = None
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = IncrementalLinearHead(feature_dim)
+        # The registered name the harness built it from: records read what serves from here.
+        self.backbone_name = backbone_name
 
     @property
     def num_classes(self) -> int:
@@ -77,3 +81,10 @@ class IncrementalNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
+
+
+def backbone_names(model: nn.Module) -> list[str]:
+    """Names of the backbones inside ``model`` (a served predictor wraps one or more nets),
+    in order of appearance; "unknown" for a net built without one."""
+    names = [m.backbone_name or "unknown" for m in model.modules() if isinstance(m, IncrementalNet)]
+    return list(dict.fromkeys(names))

@@ -260,7 +260,7 @@ def _recipe_document(
         "reproducibility": REPRODUCIBILITY_NOTE,
         "training": {"torch_threads": TRAINING_THREADS, "deterministic_algorithms": True},
         "code": code_version(),
-        "environment": environment(),
+        "environment": environment(device="cpu"),  # pre-training always runs on the CPU
     }
 
 

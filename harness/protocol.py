@@ -17,6 +17,7 @@ from harness.adapters import Framework
 from harness.execution import CPU_EXECUTION, Execution
 from harness.metrics import accuracy_on_seen
 from harness.stream import ClassIncrementalStream, Split
+from harness.training_budget import TrainingMeter
 
 
 class ContractViolation(RuntimeError):
@@ -29,6 +30,12 @@ class ProtocolResult:
     task_aware_acc_matrix_pct: list[list[float | None]]
     test_samples_per_task: list[int]
     task_wall_time_s: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProtocolOutcome:
+    result: ProtocolResult
+    served: nn.Module  # the very module evaluated after the last task: the one to cost
 
 
 @dataclass(frozen=True)
@@ -97,19 +104,26 @@ def run_protocol(
     eval_batch_size: int,
     on_task_end: Callable[[TaskEvent], None] | None = None,
     execution: Execution = CPU_EXECUTION,
-) -> ProtocolResult:
+    meter: TrainingMeter | None = None,
+) -> ProtocolOutcome:
+    """Learn every task, evaluating after each; ``meter`` (the trainer's) learns which task
+    its training belongs to. Returns the accuracies and the module that served last."""
     test_y = stream.test.read().y.cpu()
     counts = [int(((test_y >= c[0]) & (test_y <= c[-1])).sum()) for c in stream.task_classes()]
     result = ProtocolResult([], [], counts)
     padding = [None] * stream.num_tasks
+    served: nn.Module | None = None
     for task in stream.tasks:
+        if meter is not None:
+            meter.task = task.info.index
         start = time.perf_counter()
         with stream.test.sealed():
             learner.learn(task)
         seconds = time.perf_counter() - start
         seen_classes = stream.task_classes()[: task.info.index + 1]
+        served = learner.inference_model()
         acc, task_aware = evaluate(
-            learner.inference_model(),
+            served,
             stream.test.read(),
             seen_classes,
             batch_size=eval_batch_size,
@@ -121,7 +135,13 @@ def run_protocol(
         if on_task_end is not None:
             acc_seen = accuracy_on_seen(result.acc_matrix_pct, counts)[-1]
             on_task_end(TaskEvent(task.info.index, stream.num_tasks, acc_seen, seconds))
-    return result
+    if served is None or learner.inference_model() is not served:
+        raise ContractViolation(
+            f"{type(learner).__name__}.inference_model() returned a different module on a "
+            "second call: it must return the module that serves, the same object until the "
+            "next learn(), so that what is costed is what was evaluated (set it in learn())"
+        )
+    return ProtocolOutcome(result=result, served=served)
 
 
 def _percent(correct: torch.Tensor) -> float:

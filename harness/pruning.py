@@ -152,6 +152,29 @@ def check_ratio(ratio: float, *, max_layer_ratio: float = DEFAULT_MAX_LAYER_RATI
         )
 
 
+class NotPrunableError(ValueError):
+    """A backbone this pruning cannot rank: the message names the framework and backbone."""
+
+
+def check_prunable(model: nn.Module, *, framework: str, backbone: str) -> None:
+    """Refuse, before any training, a model without affine BatchNorm layers.
+
+    Network Slimming ranks channels by BatchNorm scale: ResNets, MobileNets, EfficientNets and
+    RegNets (torchvision's or timm's) have them; ViTs, ConvNeXts and NFNets normalise with
+    LayerNorm or none, so there is nothing to rank and torch-pruning would silently prune
+    nothing (the model would be served unpruned, under a pruning label).
+    """
+    if not any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine for m in model.modules()
+    ):
+        raise NotPrunableError(
+            f"framework {framework!r} prunes channels by BatchNorm scale (Network Slimming), but "
+            f"backbone {backbone!r} has no BatchNorm layers (e.g. a ViT or ConvNeXt, which use "
+            "LayerNorm). Use a backbone with BatchNorm (resnet34, mobilenet_v2, timm:resnet50, "
+            "timm:efficientnet_b0, ...) or a framework that does not prune (none, kd)."
+        )
+
+
 def conv_channels(model: nn.Module) -> int:
     """Output channels summed over every conv layer: what channel pruning removes."""
     return sum(m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d))

@@ -30,6 +30,7 @@ SUITE_KEYS = {
 DATASET_KEYS = {"name", "val_fraction", "test_fraction", "split_seed", "max_train_per_class",
                 "normalize", "image_size"}  # fmt: skip
 TORCHVISION_PREFIX = "torchvision:"
+TIMM_PREFIX = "timm:"
 METHOD_KEYS = {"strategy", "framework", "label", "backbone", "config"}
 # Suites are small data files; the largest shipped one is about 6 kB.
 MAX_SUITE_BYTES = 1_000_000
@@ -71,12 +72,15 @@ class WeightsSpec:
     path: str | None = None  # relative to the repository root, or absolute
     sha256: str | None = None
     torchvision: str | None = None  # a weights enum name, e.g. IMAGENET1K_V1
+    timm: str | None = None  # a timm pretrained tag of a timm:<model> backbone, or "default"
 
     @property
     def spec(self) -> str:
         """The weights string ``create_backbone`` takes (the path only once its hash matches)."""
         if self.torchvision is not None:
             return f"{TORCHVISION_PREFIX}{self.torchvision}"
+        if self.timm is not None:
+            return f"{TIMM_PREFIX}{self.timm}"
         return self.verified_path()
 
     def resolved_path(self) -> Path:
@@ -449,14 +453,22 @@ def _parse_class_orders(raw: Any, num_classes: int, source: str) -> tuple[tuple[
 
 
 def _parse_weights(raw: Any, source: str) -> dict[str, WeightsSpec]:
-    """``{backbone: {path, sha256} | {torchvision: ENUM}}``; checked when the run starts."""
+    """``{backbone: {path, sha256} | {torchvision: ENUM} | {timm: TAG}}``; checked when the
+    run starts."""
     if not isinstance(raw, dict):
         raise SuiteError(
-            f"{source}: weights must map backbone names to {{path, sha256}} or {{torchvision}}"
+            f"{source}: weights must map backbone names to {{path, sha256}}, {{torchvision}} "
+            "or {timm}"
         )
     weights = {}
     for backbone, entry in raw.items():
         where = f"{source}: weights.{backbone}"
+        if isinstance(entry, dict) and "timm" in entry:
+            _check_keys(entry, {"timm"}, where, required={"timm"})
+            weights[str(backbone)] = WeightsSpec(
+                timm=_name(entry["timm"], source, f"weights.{backbone}.timm")
+            )
+            continue
         if isinstance(entry, dict) and "torchvision" in entry:
             _check_keys(entry, {"torchvision"}, where, required={"torchvision"})
             weights[str(backbone)] = WeightsSpec(

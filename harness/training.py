@@ -19,6 +19,7 @@ from harness.augment import NO_AUGMENTATION, Augmentation
 from harness.config import check_range
 from harness.execution import CPU_EXECUTION, Execution, timed_first_step
 from harness.stream import Split
+from harness.training_budget import DEFAULT_ROLE, TrainingMeter
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,10 @@ class Trainer:
         seed: int,
         augmentation: Augmentation = NO_AUGMENTATION,
         execution: Execution = CPU_EXECUTION,
+        meter: TrainingMeter | None = None,
     ) -> None:
         self.config = config
+        self.meter = meter or TrainingMeter()  # what every fit spends, per task and role
         self.execution = execution
         self.device = execution.device
         self.augmentation = augmentation
@@ -82,8 +85,9 @@ class Trainer:
         parameters: list[nn.Parameter] | None = None,
         after_backward: Callable[[nn.Module], None] | None = None,
         sample_weights: torch.Tensor | None = None,
+        role: str = DEFAULT_ROLE,
     ) -> None:
-        """Train ``model`` in place.
+        """Train ``model`` in place; epochs, steps and samples are metered under ``role``.
 
         ``after_backward`` runs between backward and step (e.g. the L1 penalty on BatchNorm
         scales of Network Slimming). ``sample_weights`` (one per sample) switches from
@@ -105,6 +109,7 @@ class Trainer:
         model.train()
         first_step = True
         for _ in range(epochs):
+            self.meter.add_epoch(role)
             order = self._epoch_order(len(data), sample_weights).to(data.x.device)
             for start in range(0, len(data), cfg.batch_size):
                 batch = order[start : start + cfg.batch_size]
@@ -121,6 +126,7 @@ class Trainer:
                         after_backward(model)
                     optimizer.step()
                     scheduler.step()
+                self.meter.add_step(role, len(batch))
                 first_step = False
         model.eval()
 

@@ -22,26 +22,39 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.adapters import FRAMEWORKS, STRATEGIES, Framework, LearnerContext, load_adapters
+from harness.adapters import (
+    ENTRY_POINT_GROUPS,
+    FRAMEWORKS,
+    STRATEGIES,
+    Framework,
+    LearnerContext,
+    load_adapters,
+)
 from harness.backbones import create_backbone
 from harness.config import config_to_dict, resolve_config
 from harness.cost import measure_inference_cost
 from harness.execution import CPU_EXECUTION, Execution, ExecutionOptions
 from harness.exemplars import ExemplarMemory
-from harness.incremental_net import IncrementalNet
+from harness.incremental_net import IncrementalNet, backbone_names
+from harness.latency import device_latencies
 from harness.metrics import compute_metrics
 from harness.pixels import with_pixel_normalization
 from harness.protocol import TaskEvent, run_protocol
-from harness.provenance import environment
+from harness.provenance import adapter_origin, environment
 from harness.record import SCHEMA_VERSION
 from harness.suite import Suite, class_order_sha256, parse_suite
 from harness.suite_stream import stream_for_suite
 from harness.training import Trainer, TrainingConfig
+from harness.training_budget import TrainingMeter
 
 CONFIG_SCOPES = ("strategy", "framework", "training")
 NO_WEIGHTS = "none"  # a weights override that means random initialisation
 # Prefix of the id of a failure record whose spec cannot even be resolved (no real run id).
 UNRESOLVED_RUN_ID = "unresolved-"
+# provenance.device of a failure record when no device was resolved for the trial: it failed
+# before it could run, or it failed in a worker the driver cannot ask (a dead worker).
+DEVICE_NOT_STARTED = "not started"
+DEVICE_UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -88,12 +101,22 @@ class ResolvedTrial:
         return _sha256(self.config_dict)
 
     @property
+    def method_identity(self) -> list[Any]:
+        """What the method of the trial is, whatever its label: the adapters, the backbone
+        and every resolved config (two labels for this content name one method)."""
+        s = self.spec
+        return [s.strategy, s.framework, s.backbone, self.config_dict]
+
+    @property
     def run_id(self) -> str:
-        """Same resolved spec, same id: reruns find their earlier record instead of duplicating."""
+        """Same resolved spec, same id: reruns find their earlier record instead of duplicating.
+
+        The label is not part of it: a method asked for by another name (``lwf+postpruning``
+        for the suite's ``lwf+postpruning@0.4``) is the same trial and finds its record."""
         s = self.spec
         identity = {
             "suite": [self.suite.name, self.suite.version, self.suite.file_sha256],
-            "method": [s.strategy, s.framework, s.backbone, s.label, self.config_dict],
+            "method": self.method_identity,
             "seed": s.seed,
             "order_index": s.order_index,
             "debug": s.debug,
@@ -148,7 +171,18 @@ def run_trial(
         resolved = resolve_trial(spec)
         return _run(resolved, started, on_task_end)
     except Exception as error:  # a failing trial must not stop the others
-        return failure_record(spec, resolved, error, time.perf_counter() - started)
+        device = _resolved_device_name(spec.execution) if resolved else DEVICE_NOT_STARTED
+        seconds = time.perf_counter() - started
+        return failure_record(spec, resolved, error, seconds, device=device)
+
+
+def _resolved_device_name(options: ExecutionOptions) -> str:
+    """The device this process gives the trial (as ``_run`` resolves it), for a failure
+    record; "not started" when even that fails (e.g. CUDA asked for, none visible)."""
+    try:
+        return Execution(options).describe()["device_name"]
+    except Exception:
+        return DEVICE_NOT_STARTED
 
 
 def _run(
@@ -166,21 +200,33 @@ def _run(
         limit_per_class=spec.limit_per_class,
     ).to(execution.device)
     loaded_weights: dict[str, Any] = {}
-    learner, _ = build_learner(resolved, execution=execution, loaded_weights=loaded_weights)
+    meter = TrainingMeter()
+    learner, _ = build_learner(
+        resolved, execution=execution, loaded_weights=loaded_weights, meter=meter
+    )
     training: TrainingConfig = resolved.configs["training"]
-    outcome = run_protocol(
+    protocol = run_protocol(
         learner,
         stream,
         eval_batch_size=training.eval_batch_size,
         on_task_end=on_task_end,
         execution=execution,
+        meter=meter,
     )
+    outcome, served = protocol.result, protocol.served  # what was evaluated is what is costed
+    declared = [learner.declared_epochs(i) for i in range(stream.num_tasks)]
+    meter.check(declared)  # fairness enforced: a framework trains exactly what it declares
+    repeats = {"warmup": 2, "repeats": 5} if spec.debug else {"warmup": 10, "repeats": 50}
     cost = measure_inference_cost(
-        _on_cpu(learner.inference_model()),
+        _on_cpu(served),
         (1, *suite.input_shape),
-        latency_warmup=2 if spec.debug else 10,
-        latency_repeats=5 if spec.debug else 50,
+        latency_warmup=repeats["warmup"],
+        latency_repeats=repeats["repeats"],
     )
+    if execution.on_cuda:  # and where it was trained: batch 1 and a throughput batch
+        cost = cost.with_latencies(
+            device_latencies(served, (1, *suite.input_shape), execution=execution, **repeats)
+        )
     results = asdict(outcome)
     timing = {
         "task_wall_time_s": results.pop("task_wall_time_s"),
@@ -193,8 +239,10 @@ def _run(
     record["suite"]["split_sha256"] = stream.split_sha256
     record.update(results=results, inference_cost=cost.to_dict(), timing=timing, error=None)
     record["framework_report"] = learner.report()
-    # method.backbone is the trial's (teacher's) backbone; this one serves, and is costed.
-    record["method"]["inference_backbone"] = learner.inference_backbone()
+    # method.backbone is the trial's (teacher's) backbone; this one serves, and is costed:
+    # read from the served module itself.
+    record["method"]["inference_backbone"] = "+".join(backbone_names(served)) or "unknown"
+    record["training_budget"] = meter.to_record(declared)
     # Every backbone built, with the weights it started from (file and sha256) or null.
     record["method"]["weights"] = loaded_weights
     record["suite"]["train_augmentation"] = suite.augmentation.describe()
@@ -217,6 +265,7 @@ def build_learner(
     *,
     execution: Execution = CPU_EXECUTION,
     loaded_weights: dict[str, Any] | None = None,
+    meter: TrainingMeter | None = None,
 ) -> tuple[Framework, ExemplarMemory]:
     """The framework (wrapping its strategy) for a resolved trial, and the exemplar memory the
     harness gave it (unbounded only for reference strategies). ``loaded_weights``, if given,
@@ -242,10 +291,14 @@ def build_learner(
         normalised = with_pixel_normalization(
             built.module, suite.dataset.normalize_mean, suite.dataset.normalize_std
         )
-        return execution.place(IncrementalNet(normalised, built.feature_dim))
+        return execution.place(IncrementalNet(normalised, built.feature_dim, backbone_name=name))
 
     trainer = Trainer(
-        training, seed=spec.seed, augmentation=suite.augmentation, execution=execution
+        training,
+        seed=spec.seed,
+        augmentation=suite.augmentation,
+        execution=execution,
+        meter=meter,
     )
     context = LearnerContext(
         build_model=build_model,
@@ -270,13 +323,19 @@ def weights_spec(spec: TrialSpec, suite: Suite, backbone: str) -> str | None:
 
 
 def failure_record(
-    spec: TrialSpec, resolved: ResolvedTrial | None, error: BaseException | str, seconds: float
+    spec: TrialSpec,
+    resolved: ResolvedTrial | None,
+    error: BaseException | str,
+    seconds: float,
+    *,
+    device: str = DEVICE_UNKNOWN,
 ) -> dict[str, Any]:
     """A record that says the trial failed and why; it does not count on the leaderboard.
 
     It carries the trial's own run id (the spec is resolved here if need be), so the next
-    successful run of the trial finds and replaces it."""
-    record = _record_header(spec, resolved or _try_resolve(spec), status="failed")
+    successful run of the trial finds and replaces it. ``device`` is the device resolved for
+    the trial, if the caller knows it (never a guess from the machine this runs on)."""
+    record = _record_header(spec, resolved or _try_resolve(spec), status="failed", device=device)
     if isinstance(error, BaseException):
         details = {
             "type": type(error).__name__,
@@ -294,10 +353,15 @@ def failure_record(
     return record
 
 
-def _record_header(spec: TrialSpec, resolved: ResolvedTrial | None, *, status: str) -> dict:
+def _record_header(
+    spec: TrialSpec, resolved: ResolvedTrial | None, *, status: str, device: str = DEVICE_UNKNOWN
+) -> dict:
+    """The record's fields common to ok and failed trials. ``device``: where the trial ran
+    (an ok record's comes from its execution)."""
     suite = resolved.suite if resolved else _try_parse(spec.suite_text)
     order = list(suite.class_orders[spec.order_index]) if suite else []
     strategy_cls = STRATEGIES.get(spec.strategy) if spec.strategy in STRATEGIES else None
+    framework_cls = FRAMEWORKS.get(spec.framework) if spec.framework in FRAMEWORKS else None
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": resolved.run_id if resolved else UNRESOLVED_RUN_ID + _sha256(asdict(spec))[:16],
@@ -325,9 +389,14 @@ def _record_header(spec: TrialSpec, resolved: ResolvedTrial | None, *, status: s
             "config_sha256": resolved.config_sha256 if resolved else None,
             "reference": strategy_cls.reference if strategy_cls else None,
             "weights_overrides": dict(spec.weights),  # --weights: replaces the suite's weights
+            # Built in, or the plugin distribution (and version) each adapter came from.
+            "origins": {
+                kind: adapter_origin(cls, entry_point_groups=ENTRY_POINT_GROUPS) if cls else None
+                for kind, cls in (("strategy", strategy_cls), ("framework", framework_cls))
+            },
         },
         "seed": spec.seed,
-        "provenance": {**spec.code_version, **environment()},
+        "provenance": {**spec.code_version, **environment(device=device)},
     }
 
 

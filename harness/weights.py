@@ -2,12 +2,14 @@
 
 A weights spec is one string, so suites and command lines can carry it:
 ``"torchvision:<ENUM>"`` names torchvision's pre-trained weights for the backbone (e.g.
-``torchvision:IMAGENET1K_V1``), read from torch's hub cache; anything else is the path of a
-local state-dict file. Resolving a spec finds the file and its sha256 (for the trial record)
-and touches no network: trials run on machines without internet (the paper's teacher,
-ResNet-34, and student, MobileNetV2, start from ImageNet weights), and a downloader inside a
-trial would hang or retry instead of failing. A missing file fails in milliseconds with the
-one command that fetches it on a connected machine.
+``torchvision:IMAGENET1K_V1``), read from torch's hub cache; ``"timm:<tag>"`` names timm's
+weights of a ``timm:<model>`` backbone (``timm:default`` for timm's default tag), read from the
+Hugging Face cache; anything else is the path of a local state-dict file. Resolving a spec
+finds the file and its sha256 (for the trial record) and touches no network: trials run on
+machines without internet (the paper's teacher, ResNet-34, and student, MobileNetV2, start
+from ImageNet weights), and a downloader inside a trial would hang or retry instead of failing.
+A missing file fails in milliseconds with the one command that fetches it on a connected
+machine.
 
 Hub-cache files are checked as ``torch.hub`` checks a download: torchvision names each file
 ``<name>-<first 8+ hex of its sha256>.pth`` (e.g. ``resnet34-b627a593.pth``), so a truncated
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +31,11 @@ from urllib.parse import urlparse
 import torch
 from torchvision.models import MobileNet_V2_Weights, ResNet34_Weights, WeightsEnum
 
+from harness.timm_backbones import TIMM_PREFIX, timm_model_name
+
 TORCHVISION_PREFIX = "torchvision:"
+# timm's files on the Hugging Face hub, in the order timm itself tries them.
+HF_WEIGHT_FILES = ["model.safetensors", "pytorch_model.bin"]
 # Keys under which training scripts commonly nest the model's state dict in a checkpoint.
 NESTED_STATE_KEYS = ("state_dict", "model")
 # torchvision's file-name convention, the one torch.hub.load_state_dict_from_url checks.
@@ -90,7 +97,63 @@ def resolve_weights(backbone: str, spec: str) -> ResolvedWeights:
     """Find the file of weights ``spec`` for ``backbone`` on this machine, without downloading."""
     if spec.startswith(TORCHVISION_PREFIX):
         return _resolve_torchvision(backbone, spec.removeprefix(TORCHVISION_PREFIX))
+    if spec.startswith(TIMM_PREFIX):
+        return _resolve_timm_hub(backbone, spec.removeprefix(TIMM_PREFIX))
     return _resolve_local(spec)
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache timm downloads into, read at call time (the hub library reads
+    it at import): ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    return Path(os.environ.get("HF_HOME", "~/.cache/huggingface")).expanduser() / "hub"
+
+
+def _resolve_timm_hub(backbone: str, tag: str) -> ResolvedWeights:
+    """timm's pre-trained weights ``timm:<tag>`` (``timm:default`` for timm's default tag) of
+    a ``timm:<model>`` backbone, from the Hugging Face cache."""
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    if not backbone.startswith(TIMM_PREFIX):
+        raise WeightsSpecError(
+            f"'{TIMM_PREFIX}{tag}' names timm weights, but backbone {backbone!r} is not a timm "
+            f"model ({TIMM_PREFIX}<model>); pass a local checkpoint path instead"
+        )
+    model = timm_model_name(backbone)
+    try:
+        cfg = timm.models.get_pretrained_cfg(model if tag == "default" else f"{model}.{tag}")
+    except RuntimeError:  # timm's "Invalid pretrained tag"
+        cfg = None
+    if cfg is None or not cfg.hf_hub_id:
+        tags = [name.partition(".")[2] for name in timm.list_pretrained(f"{model}.*")]
+        raise WeightsSpecError(
+            f"timm has no Hugging Face weights {tag!r} for {model!r}; valid: "
+            f"{', '.join(['default', *tags]) if tags else '(none: pass a local path)'} "
+            f"(as '{TIMM_PREFIX}<tag>')"
+        )
+    repo = cfg.hf_hub_id.partition("@")[0]
+    filenames = [cfg.hf_hub_filename] if cfg.hf_hub_filename else HF_WEIGHT_FILES
+    cache = hf_hub_cache()
+    for filename in filenames:
+        found = try_to_load_from_cache(repo, filename, cache_dir=cache)
+        if isinstance(found, str):
+            path = Path(found)
+            return ResolvedWeights(
+                source=f"{TIMM_PREFIX}{cfg.tag}",
+                path=path,
+                sha256=file_sha256(path),
+                url=f"https://huggingface.co/{repo}",
+            )
+    command = f"python -c \"import timm; timm.create_model('{model}.{cfg.tag}', pretrained=True)\""
+    raise MissingWeightsError(
+        f"timm weights {model}.{cfg.tag} (Hugging Face repo {repo}, file "
+        f"{' or '.join(filenames)}) are not in the Hugging Face cache {cache}. Trials never "
+        f"download. On a machine with internet access run\n    {command}\nand copy "
+        f"{cache / ('models--' + repo.replace('/', '--'))} here (the cache is $HF_HUB_CACHE, "
+        f"else $HF_HOME/hub); or pass the path of a local state-dict file as the weights."
+    )
 
 
 def torchvision_weights_for(backbone: str, enum_name: str) -> tuple[WeightsEnum, str]:
@@ -164,8 +227,9 @@ def _resolve_local(spec: str) -> ResolvedWeights:
     if not path.is_file():
         raise MissingWeightsError(
             f"weights file {path} does not exist. Pass the path of an existing state-dict file "
-            f"(.pt/.pth), or '{TORCHVISION_PREFIX}<ENUM>' to read torchvision's weights from "
-            "torch's hub cache."
+            f"(.pt/.pth/.safetensors), '{TORCHVISION_PREFIX}<ENUM>' to read torchvision's "
+            f"weights from torch's hub cache, or '{TIMM_PREFIX}<tag>' for a timm backbone's "
+            "weights from the Hugging Face cache."
         )
     return ResolvedWeights(source=spec, path=path, sha256=file_sha256(path))
 
@@ -184,6 +248,16 @@ def file_sha256(path: Path) -> str:
 def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     with open(path, "rb") as file:  # size and mtime are part of the cache key only
         return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def state_dict_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes of a state-dict file, .safetensors (read lazily) or torch's format."""
+    if str(path).endswith(".safetensors"):
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as file:
+            return {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}
+    return {key: tuple(value.shape) for key, value in load_state_dict_file(Path(path)).items()}
 
 
 def load_state_dict_file(path: Path) -> Mapping[str, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Build schema-version-1 trial records in memory, for tests of anything that reads records.
+"""Build schema-version-2 trial records in memory, for tests of anything that reads records.
 
 A plain module (not a conftest) so any test can ``from tests.record_factory import make_record``.
 Summary metrics are derived from the accuracy matrix with the harness's definitions, so a
@@ -15,6 +15,8 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from harness.record import SCHEMA_VERSION
 
 Matrix = list[list[float | None]]
 
@@ -88,8 +90,17 @@ def make_record(
     debug: bool = False,
     framework_report: dict[str, Any] | None = None,
     created_utc: str = "2026-11-29T03:50:00Z",
+    **newer_cost: Any,
 ) -> dict[str, Any]:
-    """A complete record; ``status="failed"`` gives null results/cost and an error block."""
+    """A complete record; ``status="failed"`` gives null results/cost and an error block.
+
+    ``newer_cost``: inference-cost fields of newer records, added as given (older records lack
+    them): ``uncounted_ops``, ``counter_disagreement_pct``, ``param_bytes``, ``param_dtypes``,
+    ``nonzero_params_millions``, ``sparsity_pct``, ``latencies`` (see ``latency``).
+    """
+    unknown = set(newer_cost) - set(NEWER_COST_KEYS)
+    if unknown:
+        raise TypeError(f"make_record() got unexpected keyword arguments {sorted(unknown)}")
     acc = acc if acc is not None else DEFAULT_ACC
     task_aware_acc = task_aware_acc if task_aware_acc is not None else acc
     samples = samples if samples is not None else [100] * len(acc)
@@ -98,7 +109,7 @@ def make_record(
     spec = [suite, suite_version, label, backbone, config, seed, order_index]
     ok = status == "ok"
     record = {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "run_id": _sha256(spec)[:12],
         "status": status,
         "debug": debug,
@@ -138,7 +149,43 @@ def make_record(
     }
     if framework_report is not None:
         record["framework_report"] = framework_report
+    if ok:
+        record["inference_cost"].update(newer_cost)
+        record["training_budget"] = {
+            "declared_epochs": [{"model": 1}] * len(acc),
+            "spent": [
+                {"task": t + 1, "role": "model", "epochs": 1, "optimizer_steps": 2, "samples": 64}
+                for t in range(len(acc))
+            ],  # fmt: skip
+            "total_optimizer_steps": 2 * len(acc),
+            "total_samples": 64 * len(acc),
+        }
     return record
+
+
+NEWER_COST_KEYS = ("uncounted_ops", "counter_disagreement_pct", "param_bytes", "param_dtypes",
+                   "nonzero_params_millions", "sparsity_pct", "latencies")  # fmt: skip
+
+
+def latency(
+    ms_per_batch: float,
+    *,
+    device: str = "cpu",
+    device_name: str = "cpu",
+    precision: str = "fp32",
+    batch_size: int = 1,
+    threads: int | None = 1,
+) -> dict[str, Any]:
+    """One entry of ``inference_cost.latencies``; images per second follow from the time."""
+    return {
+        "device": device,
+        "device_name": device_name,
+        "precision": precision,
+        "batch_size": batch_size,
+        "threads": threads,
+        "ms_per_batch": ms_per_batch,
+        "images_per_s": batch_size * 1000.0 / ms_per_batch,
+    }
 
 
 def _results_block(
@@ -162,6 +209,14 @@ def _cost_block(gflops: float, params_millions: float, latency_ms: float) -> dic
         "latency_ms_b1": latency_ms,
         "latency_threads": 1,
         "input_shape": [1, 1, 8, 8],
+        # schema 2: every field the writer fills, with the values of a dense fp32 model
+        "counter_disagreement_pct": 0.0,
+        "uncounted_ops": [],
+        "nonzero_params_millions": params_millions,
+        "sparsity_pct": 0.0,
+        "param_bytes": round(params_millions * 4e6),
+        "param_dtypes": {"float32": round(params_millions * 1e6)},
+        "latencies": [latency(latency_ms)],
     }
 
 

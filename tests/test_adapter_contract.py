@@ -10,6 +10,7 @@ import itertools
 import pytest
 
 from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
+from harness.cost import why_not_cheaper
 from harness.protocol import evaluate
 from harness.record import validate_record
 from harness.stream import TestDataAccessError
@@ -64,6 +65,11 @@ def test_every_adapter_is_deterministic_and_writes_a_valid_record(strategy, fram
     assert cost["gflops_per_image"] > 0 and cost["params_millions"] > 0
     assert cost["params_millions_without_head"] < cost["params_millions"]
     assert cost["gflops_per_image_ptflops"] == pytest.approx(cost["gflops_per_image"], rel=0.02)
+    assert cost["uncounted_ops"] == []  # every op of every served model has a formula
+    budget = first["training_budget"]  # spent == declared, or the trial would have failed
+    declared = {(t + 1, role): epochs for t, row in enumerate(budget["declared_epochs"])
+                for role, epochs in row.items() if epochs}  # fmt: skip
+    assert {(row["task"], row["role"]): row["epochs"] for row in budget["spent"]} == declared
 
 
 @pytest.mark.parametrize("strategy, framework", COMBINATIONS)
@@ -72,8 +78,8 @@ def test_compressing_frameworks_serve_a_cheaper_model(strategy, framework) -> No
         pytest.skip(f"framework {framework!r} does not compress")
     plain = run_trial(_spec(strategy, "none"))["inference_cost"]
     compressed = run_trial(_spec(strategy, framework))["inference_cost"]
-    assert compressed["gflops_per_image"] < plain["gflops_per_image"]
-    assert compressed["params_millions"] < plain["params_millions"]
+    problem = why_not_cheaper(plain, compressed)
+    assert problem is None, problem
 
 
 def test_a_seed_changes_the_run() -> None:

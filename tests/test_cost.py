@@ -14,9 +14,9 @@ from harness.cost import (
     count_macs_ptflops,
     count_parameters,
     measure_inference_cost,
-    measure_latency_ms,
 )
 from harness.incremental_net import ClassifierHead, IncrementalNet
+from harness.latency import measure_latency
 
 # Paper figures (re-derived in shared/ECOSYSTEM_NOTES.md): CIFAR-style ResNet-34 with a
 # 100-class head at 32x32, 2.32 GFLOPs and 21.28 M parameters without the head (2 decimals);
@@ -179,16 +179,22 @@ def test_shared_head_parameters_are_counted_once() -> None:
     assert count_parameters(shared) == (21, 21)
 
 
-def test_latency_is_positive_and_records_threads(resnet34_cost: InferenceCost) -> None:
+def test_latency_is_positive_and_says_where_it_was_measured(resnet34_cost: InferenceCost) -> None:
     assert resnet34_cost.latency_ms_b1 > 0
     assert resnet34_cost.latency_threads == torch.get_num_threads()
+    (cpu,) = resnet34_cost.latencies
+    assert (cpu.device, cpu.precision, cpu.batch_size) == ("cpu", "fp32", 1)
+    assert cpu.threads == torch.get_num_threads() and cpu.device_name
+    assert cpu.ms_per_batch == resnet34_cost.latency_ms_b1
+    assert cpu.images_per_s == pytest.approx(1e3 / cpu.ms_per_batch)
     net = _net("compact_cnn", channels=1, size=8, classes=10)
-    assert measure_latency_ms(net, torch.zeros(1, 1, 8, 8), warmup=1, repeats=3) > 0
+    batched = measure_latency(net, torch.zeros(4, 1, 8, 8), warmup=1, repeats=3)
+    assert batched.batch_size == 4 and batched.ms_per_batch > 0
 
 
-def test_latency_rejects_batches_larger_than_one() -> None:
-    with pytest.raises(ValueError, match="batch 1"):
-        measure_latency_ms(nn.Linear(4, 3), torch.zeros(2, 4), warmup=0, repeats=1)
+def test_latency_rejects_nonsense_repeats() -> None:
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        measure_latency(nn.Linear(4, 3), torch.zeros(1, 4), warmup=0, repeats=0)
 
 
 def test_record_keys_carry_units(resnet34_cost: InferenceCost) -> None:
@@ -197,13 +203,24 @@ def test_record_keys_carry_units(resnet34_cost: InferenceCost) -> None:
         "gflops_per_image",
         "gflops_per_image_ptflops",
         "gflops_per_image_torch",
+        "counter_disagreement_pct",
+        "uncounted_ops",
         "params_millions",
         "params_millions_without_head",
+        "nonzero_params_millions",
+        "sparsity_pct",
+        "param_bytes",
+        "param_dtypes",
         "latency_ms_b1",
         "latency_threads",
+        "latencies",
         "input_shape",
     }
     assert record["input_shape"] == [1, 3, 32, 32]
+    assert record["uncounted_ops"] == [] and record["counter_disagreement_pct"] < 0.01
+    assert record["param_dtypes"] == {"float32": round(record["params_millions"] * 1e6)}
+    assert record["param_bytes"] == 4 * round(record["params_millions"] * 1e6)
+    assert record["latencies"][0]["ms_per_batch"] == record["latency_ms_b1"]
     assert record["gflops_per_image"] == record["gflops_per_image_torch"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import filecmp
 import json
 import subprocess
@@ -15,25 +16,23 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from harness import site as site_module
-from harness import site_files
+from harness.leaderboard import build as build_module
+from harness.leaderboard import files as files_module
+from harness.leaderboard.build import build_site
+from harness.leaderboard.columns import COLUMNS, format_mean_std
+from harness.leaderboard.entries import reproduce_command
+from harness.leaderboard.files import SiteFolderError
+from harness.leaderboard.plots import set_flops_axis
 from harness.record import load_records_leniently, record_path
-from harness.site import (
-    COLUMNS,
-    SiteFolderError,
-    _set_flops_axis,
-    build_site,
-    format_mean_std,
-    reproduce_command,
-)
 from tests.record_factory import make_record, with_hardware
 from tests.test_aggregate import golden_records
 
 GENERATED_AT = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUITE_HEADERS = ["entry", "strategy", "framework", "backbone", "ACC %", "avg. inc. acc %",
-                 "BWT pp", "forgetting pp", "GFLOPs G/img", "params M", "latency ms", "seeds",
-                 "front ACC", "front AIA", "hardware"]  # fmt: skip
+                 "BWT pp", "forgetting pp", "GFLOPs G/img", "params M", "size MB",
+                 "latency ms CPU b1 (1 thr)", "seeds", "front ACC", "front AIA",
+                 "hardware"]  # fmt: skip
 FACTORY_HARDWARE = "cpu (model not recorded)"  # make_record's provenance names no CPU model
 EVIL_LABEL = "<script>window.__pwned=1</script><b>bold</b>"
 EVIL_VALUE = '<img src=x onerror="window.__pwned=2">'
@@ -143,15 +142,16 @@ def test_suite_table_has_the_golden_rows_best_first(site: Path) -> None:
     assert page.tables["leaderboard"][0] == SUITE_HEADERS
     assert page.rows("leaderboard") == [
         ["joint upper bound", "joint", "none", "compact_cnn", "96.50", "97.25", "-2.00", "2.00",
-         "1", "1", "2", "1 provisional", "", "", FACTORY_HARDWARE],
+         "1", "1", "4", "2", "1 provisional", "", "", FACTORY_HARDWARE],
         ["lwf", "lwf", "none", "compact_cnn", "73.50 ± 4.95", "82.75 ± 3.89", "-27.00 ± 4.24",
-         "27.00 ± 4.24", "1", "1", "3 ± 1.41", "2 provisional", "front", "front",
+         "27.00 ± 4.24", "1", "1", "4", "3 ± 1.41", "2 provisional", "front", "front",
          FACTORY_HARDWARE],
         ["lwf+prepruning@0.4", "lwf", "prepruning", "compact_cnn", "63.00 ± 3.00",
-         "77.50 ± 2.50", "-40.00 ± 0.00", "40.00 ± 0.00", "0.36", "0.36", "2", "3", "front",
+         "77.50 ± 2.50", "-40.00 ± 0.00", "40.00 ± 0.00", "0.36", "0.36", "1.44", "2", "3",
+         "front",
          "front", FACTORY_HARDWARE],
         ["lwf+kd", "lwf", "kd", "compact_cnn", "55.00", "75.50", "-56.00", "56.00", "0.25", "1",
-         "2", "1 provisional", "front", "front", FACTORY_HARDWARE],
+         "4", "2", "1 provisional", "front", "front", FACTORY_HARDWARE],
     ]  # fmt: skip
     assert [r.get("class") for r in page.row_attrs["leaderboard"][1:]] == [
         "reference",
@@ -172,9 +172,9 @@ def test_numeric_cells_carry_the_exact_mean_for_sorting(site: Path) -> None:
     page = suite_page(site)
     lwf_cells = page.cell_attrs["leaderboard"][2]
     assert float(lwf_cells[4]["data-value"]) == pytest.approx(73.5)  # ACC
-    assert float(lwf_cells[10]["data-value"]) == pytest.approx(3.0)  # latency
+    assert float(lwf_cells[11]["data-value"]) == pytest.approx(3.0)  # latency
     headers = page.cell_attrs["leaderboard"][0]
-    assert [h.get("data-better") for h in headers[4:11]] == [c.better for c in COLUMNS]
+    assert [h.get("data-better") for h in headers[4:11]] == [c.better for c in COLUMNS] + ["lower"]
 
 
 def test_archived_version_is_labelled_and_links_to_the_current_one(site: Path) -> None:
@@ -375,7 +375,7 @@ def test_no_comparison_plot_without_an_enhanced_entry(tmp_path: Path) -> None:
                                                ((0.0, 5.0), "linear")])  # fmt: skip
 def test_flops_axis_is_logarithmic_when_it_can_be(gflops: tuple[float, ...], scale: str) -> None:
     ax = Figure().add_subplot()
-    _set_flops_axis(ax, pd.Series(gflops))
+    set_flops_axis(ax, pd.Series(gflops))
     assert ax.get_xscale() == scale
 
 
@@ -394,18 +394,21 @@ def test_format_mean_std(mean: float, std: float, always_std: bool, expected: st
     assert format_mean_std(mean, std, spec=".2f", always_std=always_std) == expected
 
 
-def test_site_and_aggregate_import_neither_torch_nor_ray() -> None:
-    root = Path(__file__).resolve().parents[1]
-    # Every module of the site (harness/site.py and each harness/site_*.py), each by name.
-    modules = [
-        "harness.aggregate",
-        *(f"harness.{p.stem}" for p in sorted(root.glob("harness/site*.py"))),
-    ]
-    assert {"harness.site", "harness.site_plots", "harness.site_entries"} <= set(modules)
+LEADERBOARD = Path(__file__).resolve().parents[1] / "harness" / "leaderboard"
+# What the leaderboard may import of the harness: itself and the torch-free metric definitions.
+HARNESS_MODULES_ALLOWED = {"harness", "harness.leaderboard", "harness.metrics"}
+
+
+def test_the_leaderboard_imports_neither_torch_nor_ray_nor_the_engine() -> None:
+    root = LEADERBOARD.parents[1]
+    # Every module of the leaderboard package, each by name.
+    modules = [f"harness.leaderboard.{p.stem}" for p in sorted(LEADERBOARD.glob("*.py"))]
+    assert {"harness.leaderboard.build", "harness.leaderboard.aggregate"} <= set(modules)
     code = (
         f"import sys, {', '.join(modules)}; "
         "assert 'torch' not in sys.modules and 'ray' not in sys.modules, "
-        "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ray'))"
+        "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ray')); "
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] == 'harness')))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -416,6 +419,20 @@ def test_site_and_aggregate_import_neither_torch_nor_ray() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+    engine = {m for m in result.stdout.split() if not m.startswith("harness.leaderboard.")}
+    assert engine <= HARNESS_MODULES_ALLOWED, engine - HARNESS_MODULES_ALLOWED
+
+
+@pytest.mark.parametrize("path", sorted(LEADERBOARD.glob("*.py")), ids=lambda p: p.name)
+def test_leaderboard_modules_share_only_public_names_and_no_type_only_imports(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("harness"):
+            private = [a.name for a in node.names if a.name.startswith("_")]
+            assert not private, f"{path.name}:{node.lineno} imports private {private}"
+        if isinstance(node, ast.If):
+            test = ast.unparse(node.test)
+            assert "TYPE_CHECKING" not in test, f"{path.name}:{node.lineno}: a type-only import"
 
 
 def test_a_model_served_by_another_backbone_is_named(tmp_path: Path) -> None:
@@ -527,7 +544,7 @@ def test_a_manifest_never_lets_the_build_replace_a_foreign_file(tmp_path: Path) 
     assert _snapshot(out) == before and suite.is_file()
 
 
-@pytest.mark.parametrize("writer", ["_publish_record", "_write_page", "_draw", "_finish_swap"])
+@pytest.mark.parametrize("writer", ["publish_record", "write_page", "draw_plot", "swap"])
 def test_a_failure_part_way_leaves_the_previous_site_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
@@ -539,7 +556,7 @@ def test_a_failure_part_way_leaves_the_previous_site_whole(
 
     def disk_full(*args: object, **kwargs: object) -> None:
         calls.append(args)
-        if len(calls) == 3 or writer == "_finish_swap":
+        if len(calls) == 3 or writer == "swap":
             for arg in args:  # leave what a full disk leaves: a truncated file
                 if isinstance(arg, Path) and arg.suffix in (".html", ".json"):
                     arg.parent.mkdir(parents=True, exist_ok=True)
@@ -547,13 +564,13 @@ def test_a_failure_part_way_leaves_the_previous_site_whole(
             raise OSError(28, "No space left on device")
         return original(*args, **kwargs)
 
-    if writer == "_finish_swap":
-        original = site_files._exchange
-        monkeypatch.setattr(site_files, "_exchange", disk_full)
-        monkeypatch.setattr(site_files.os, "rename", disk_full)
+    if writer == "swap":
+        original = files_module.exchange_folders
+        monkeypatch.setattr(files_module, "exchange_folders", disk_full)
+        monkeypatch.setattr(files_module.os, "rename", disk_full)
     else:
-        original = getattr(site_module, writer)
-        monkeypatch.setattr(site_module, writer, disk_full)
+        original = getattr(build_module, writer)
+        monkeypatch.setattr(build_module, writer, disk_full)
     changed = [dict(r, created_utc="2030-01-01T00:00:00Z") for r in golden_records()[:4]]
     with pytest.raises(OSError, match="No space left"):
         build_site(changed, out, generated_at=datetime(2030, 1, 1, tzinfo=UTC))
@@ -568,7 +585,7 @@ def test_without_an_atomic_exchange_the_swap_falls_back_to_renames(
     def unsupported(*_: object) -> None:
         raise OSError(38, "Function not implemented")
 
-    monkeypatch.setattr(site_files, "_exchange", unsupported)
+    monkeypatch.setattr(files_module, "exchange_folders", unsupported)
     out = tmp_path / "site"
     build_site(golden_records(), out)
     (out / "mine.txt").write_text("mine")
@@ -595,8 +612,8 @@ def test_impossible_numbers_are_left_out_named_and_never_ranked(tmp_path: Path) 
     page = suite_page(index.parent)
     rows = page.rows("leaderboard")
     # Only lwf's two finite seeds are shown, and the row says two.
-    assert [(row[0], row[11]) for row in rows] == [("lwf", "2 provisional")]
-    assert rows[0][5] == "86.50 ± 0.00" and rows[0][12:14] == ["front", "front"]
+    assert [(row[0], row[12]) for row in rows] == [("lwf", "2 provisional")]
+    assert rows[0][5] == "86.50 ± 0.00" and rows[0][13:15] == ["front", "front"]
     text = Page(index).page_text
     assert "from 7 records (2 trials shown, 5 left out" in text
     for problem in ("final_acc_pct is nan", "avg_incremental_acc_pct is 1000000.0",
@@ -610,8 +627,9 @@ def test_impossible_numbers_are_left_out_named_and_never_ranked(tmp_path: Path) 
 def test_cells_count_the_seeds_a_value_was_averaged_over(tmp_path: Path) -> None:
     records = [make_record(label="lwf", seed=s, latency_ms=2.0) for s in (1, 2, 3)]
     del records[2]["inference_cost"]["latency_ms_b1"]  # an older record without a latency
+    del records[2]["inference_cost"]["latencies"]
     page = suite_page(build_site(records, tmp_path / "site").parent)
-    assert page.rows("leaderboard")[0][10] == "2 (2 of 3 seeds)"
+    assert page.rows("leaderboard")[0][11] == "2 (2 of 3 seeds)"
 
 
 ODD_NAMES = ["$x^2$", "$\\foo$ and $x^$", "back\\slash", "under_score", "100% done",

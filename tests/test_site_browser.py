@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from harness.site import build_site
-from tests.record_factory import make_record
+from harness.leaderboard.build import build_site
+from tests.record_factory import latency, make_record
 from tests.test_aggregate import golden_records
 from tests.test_site import EVIL_LABEL, EVIL_VALUE
 
@@ -39,13 +39,22 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 GFLOPS_COLUMN = 8  # entry, strategy, framework, backbone, ACC, AIA, BWT, forgetting, GFLOPs
+MHA = "aten._native_multi_head_attention.default"
 
 
 def browser_records() -> list[dict]:
-    """The golden records plus an entry whose label and config try to inject markup."""
+    """The golden records, an entry whose label and config try to inject markup, and one whose
+    FLOP counter missed an op (a newer record, with a GPU latency too)."""
     evil_config = {"strategy": {"note": EVIL_VALUE}, "framework": {}, "training": {}}
     evil = [make_record(label=EVIL_LABEL, config=evil_config, seed=s, gflops=0.1) for s in (1, 2)]
-    return golden_records() + evil
+    vit = [
+        make_record(label="vit", seed=s, gflops=0.3, uncounted_ops=[MHA], param_bytes=304_000,
+                    latencies=[latency(4.0, threads=2),
+                               latency(0.4, device="cuda", device_name="NVIDIA H200",
+                                       precision="bf16", threads=None)])
+        for s in (1, 2)
+    ]  # fmt: skip
+    return golden_records() + evil + vit
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +178,27 @@ def test_markup_in_a_record_is_shown_as_text_never_run(driver: Any, site: Path) 
     check_page(driver)
     assert driver.find_element(By.TAG_NAME, "h1").text.startswith(EVIL_LABEL)
     assert EVIL_VALUE in driver.find_element(By.ID, "config-table").text
+
+
+def test_an_entry_whose_flops_missed_an_op_is_flagged(
+    driver: Any, site: Path, tmp_path: Path
+) -> None:
+    open_page(driver, site / "suites" / "digits-5split-v1.html")
+    flags = driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody .flag")
+    assert len(flags) == 1 and flags[0].is_displayed()
+    assert flags[0].text == "⚠ uncounted ops" and MHA in flags[0].get_attribute("title")
+    row = flags[0].find_element(By.XPATH, "ancestor::tr")
+    assert row.find_element(By.CSS_SELECTOR, "td:first-child").text == "vit"
+    cell = flags[0].find_element(By.XPATH, "ancestor::td")
+    assert cell == row.find_elements(By.TAG_NAME, "td")[GFLOPS_COLUMN]
+    colour = driver.execute_script("return getComputedStyle(arguments[0]).color", flags[0])
+    assert colour == "rgb(180, 35, 24)"  # the warning red, not the text's ink
+    headers = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#leaderboard thead th")]
+    assert "latency ms\nNVIDIA H200 bf16 b1" in headers and "latency ms\nCPU b1 (2 thr)" in headers
+    screenshot(driver, "suite-flagged", tmp_path)
+    row.find_element(By.LINK_TEXT, "vit").click()
+    WebDriverWait(driver, 10).until(lambda d: "/entries/" in d.current_url)
+    check_page(driver)
+    warning = driver.find_element(By.ID, "uncounted-ops")
+    assert warning.is_displayed() and MHA in warning.text
+    screenshot(driver, "entry-flagged", tmp_path)

@@ -30,6 +30,9 @@ from harness.distillation import distillation_kl
 from harness.registry import did_you_mean
 from harness.stream import TaskData
 
+# Roles under which the harness meters each model's training (harness.training_budget).
+TEACHER, STUDENT = "teacher", "student"
+
 DISTILL_MODES: tuple[str, ...] = ("previous_teacher", "current_teacher")
 
 
@@ -180,12 +183,15 @@ class KnowledgeDistillation(Framework):
         # last, so its exemplar selection is what the memory keeps.
         self.teacher_strategy.end_task(self.teacher, task)
         self.student_strategy.end_task(self.student, task)
+        self.served = self.student_strategy.predictor(self.student)
 
     def inference_model(self) -> nn.Module:
-        return self.student_strategy.predictor(self.student)
+        return self.serving()
 
-    def inference_backbone(self) -> str:
-        return self.config.student
+    def declared_epochs(self, task_index: int) -> dict[str, int]:
+        """The teacher and the student each get the suite's budget for every task."""
+        epochs = self.context.training.epochs_for_task(task_index)
+        return {TEACHER: epochs, STUDENT: epochs}
 
     def report(self) -> dict[str, Any]:
         teacher_predictor = self.teacher_strategy.predictor(self.teacher)
@@ -207,7 +213,7 @@ class KnowledgeDistillation(Framework):
     def _train_teacher(self, task: TaskData) -> None:
         started = time.perf_counter()
         start_task(self.context, self.teacher, self.teacher_strategy, task)
-        train_on_task(self.context, self.teacher, self.teacher_strategy, task)
+        train_on_task(self.context, self.teacher, self.teacher_strategy, task, role=TEACHER)
         self.teacher_seconds_per_task.append(time.perf_counter() - started)
 
     def _train_student(self, task: TaskData) -> None:
@@ -219,9 +225,8 @@ class KnowledgeDistillation(Framework):
             if num_distilled > 0 and self.config.lambda_kd > 0:
                 extra_loss = self._distillation_term(num_distilled, last_logits, tally)
             start_task(self.context, self.student, self.student_strategy, task)
-            train_on_task(
-                self.context, self.student, self.student_strategy, task, extra_loss=extra_loss
-            )
+            train_on_task(self.context, self.student, self.student_strategy, task,
+                          extra_loss=extra_loss, role=STUDENT)  # fmt: skip
         self.distillation_loss_per_task.append(tally.mean())
 
     def _distillation_term(

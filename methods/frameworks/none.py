@@ -19,6 +19,7 @@ class NoCompression(Framework):
 
     def learn(self, task: TaskData) -> None:
         learn_task_with_strategy(self.context, self.model, self.strategy, task)
+        self.served = self.strategy.predictor(self.model)
 
     def inference_model(self) -> nn.Module:
-        return self.strategy.predictor(self.model)
+        return self.serving()

@@ -24,10 +24,14 @@ from harness.pruning import (
     DEFAULT_MAX_LAYER_RATIO,
     PruningSummary,
     bn_scale_l1,
+    check_prunable,
     check_ratio,
     prune_channels,
 )
 from harness.stream import Split, TaskData
+
+# The role under which the harness meters the pruned copy's fine-tune (harness.training_budget).
+PRUNED_COPY = "pruned_copy"
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class PostPruning(Framework):
         check_ratio(config.ratio)
         self.strategy = context.make_strategy()
         self.model = context.build_model()
+        check_prunable(self.model, framework="postpruning", backbone=context.backbone)
         self.pruned: IncrementalNet | None = None
         self.pruning_per_task: list[PruningSummary] = []
 
@@ -107,6 +112,7 @@ class PostPruning(Framework):
         learn_task_with_strategy(self.context, self.model, self.strategy, task,
                                  after_backward=bn_scale_l1(self.config.sparsity))  # fmt: skip
         self.pruned = self._pruned_copy(task, data)
+        self.served = self.strategy.predictor(self.pruned)
 
     def _pruned_copy(self, task: TaskData, data: Split) -> IncrementalNet:
         cfg, ctx = self.config, self.context
@@ -132,6 +138,7 @@ class PostPruning(Framework):
             loss_fn,
             epochs=self._finetune_epochs(),
             sample_weights=self.strategy.sample_weights(data, task.info),
+            role=PRUNED_COPY,
         )
         return student
 
@@ -140,9 +147,11 @@ class PostPruning(Framework):
         return max(1, self.context.training.epochs // 3) if configured is None else configured
 
     def inference_model(self) -> nn.Module:
-        if self.pruned is None:
-            raise RuntimeError("no task learned yet: the pruned model exists after learn()")
-        return self.strategy.predictor(self.pruned)
+        return self.serving()
+
+    def declared_epochs(self, task_index: int) -> dict[str, int]:
+        """The full model's budget, plus each task's fine-tune of the pruned copy."""
+        return {**super().declared_epochs(task_index), PRUNED_COPY: self._finetune_epochs()}
 
     def report(self) -> dict[str, Any]:
         """Achieved pruning of each task's copy (network incl. head, batch 1); the last serves."""

@@ -27,10 +27,12 @@ from harness.pruning import (
     DEFAULT_MAX_LAYER_RATIO,
     PruningSummary,
     bn_scale_l1,
+    check_prunable,
     check_ratio,
     prune_channels,
 )
 from harness.stream import TaskData
+from harness.training_budget import DEFAULT_ROLE
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,15 @@ class PrePruning(Framework):
         check_ratio(config.ratio)
         self.strategy = context.make_strategy()
         self.model = context.build_model()
+        check_prunable(self.model, framework="prepruning", backbone=context.backbone)
         self.pruning: PruningSummary | None = None
 
     def learn(self, task: TaskData) -> None:
         if self.pruning is not None:
             learn_task_with_strategy(self.context, self.model, self.strategy, task)
-            return
-        self._learn_first_task_and_prune(task)
+        else:
+            self._learn_first_task_and_prune(task)
+        self.served = self.strategy.predictor(self.model)
 
     def _learn_first_task_and_prune(self, task: TaskData) -> None:
         # The strategy's begin_task / end_task run once, around both stages and the pruning.
@@ -110,7 +114,14 @@ class PrePruning(Framework):
         return self.context.training.epochs_for_task(0) if configured is None else configured
 
     def inference_model(self) -> nn.Module:
-        return self.strategy.predictor(self.model)
+        return self.serving()
+
+    def declared_epochs(self, task_index: int) -> dict[str, int]:
+        """Task 1 trains twice (sparsity stage, then the pruned model), later tasks once."""
+        if task_index > 0:
+            return super().declared_epochs(task_index)
+        cfg = self.config
+        return {DEFAULT_ROLE: self._epochs(cfg.sparsity_epochs) + self._epochs(cfg.finetune_epochs)}
 
     def report(self) -> dict[str, Any]:
         """The pruning achieved on task 1 (network incl. head, batch 1) and task-1 epochs."""

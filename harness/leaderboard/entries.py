@@ -1,9 +1,12 @@
-"""One entry's page: config, per-seed numbers, provenance, reproduce commands and charts.
+"""One entry's page: config, per-seed numbers, inference cost, provenance, reproduce commands
+and charts.
 
 An entry is one configuration of a method on one suite version, averaged over its seeds. Its
 page data is plain dicts and tuples for ``entry.html.j2``: the table cells of every trial, the
-resolved config, provenance, the exact ``cilbench run`` line per seed, the accuracy curve as
-inline-SVG geometry (drawn by ``curve.svg.j2``) and the mean accuracy matrix as a heatmap.
+resolved config, the inference cost in detail (the FLOP-count checks, model size and dtypes,
+sparsity, every latency measured), provenance, the exact ``cilbench run`` line per seed, the
+accuracy curve as inline-SVG geometry (drawn by ``curve.svg.j2``) and the mean accuracy matrix
+as a heatmap.
 """
 
 from __future__ import annotations
@@ -13,31 +16,57 @@ import json
 import re
 import shlex
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
 import numpy as np
 from matplotlib.colors import to_hex
 
-from harness import aggregate
+from harness.leaderboard import aggregate
+from harness.leaderboard.columns import (
+    COLUMN_BY_KEY,
+    TASK_AWARE,
+    Cell,
+    Column,
+    Flag,
+    HeatCell,
+    device_text,
+    format_bytes,
+    gflops_flags,
+    is_finite_number,
+    latency_statistic,
+    single_cell,
+    summary_cell,
+)
 from harness.metrics import accuracy_on_seen
-from harness.site_columns import COLUMN_BY_KEY, COLUMNS, TASK_AWARE, HeatCell, _cell, _single
-
-if TYPE_CHECKING:
-    from harness.site_suite import _Suite
 
 REFERENCE_NAMES = {"upper_bound": "upper bound", "lower_bound": "lower bound"}
 
 
-def _entry(row: Mapping[str, Any], records: list[Mapping[str, Any]], *, suite: _Suite) -> dict:
+def entry_page(
+    row: Mapping[str, Any],
+    records: list[Mapping[str, Any]],
+    *,
+    suite_slug: str,
+    primary_metric: str,
+    columns: Sequence[Column],
+    detail_columns: Sequence[Column] = (),
+) -> dict[str, Any]:
+    """Everything ``entry.html.j2`` (and the suite table's row) shows of one entry.
+
+    ``row``: the entry's summary row (``aggregate.summarize`` plus the suite's ranking and
+    latency columns); ``records``: its trials; ``columns``: the suite table's columns;
+    ``detail_columns``: further figures for the entry's summary (non-zero params, sparsity).
+    """
     records = sorted(records, key=lambda r: (int(r["suite"].get("order_index", 0)), r["seed"]))
     reference = row["reference"] if isinstance(row["reference"], str) else None
     first = records[0]
     options = _set_options(first["method"].get("config") or {})  # one config per entry
-    trials = [_trial(r, set_options=options) for r in records]
+    trials = [_trial(r, set_options=options, columns=columns) for r in records]
     hardware = sorted({t["hardware"] for t in trials})
+    flags = gflops_flags(row.get("uncounted_ops"), row.get("counter_disagreement_max_pct"))
     return {
         "display": row["display"],
         "label": row["label"],
@@ -47,16 +76,22 @@ def _entry(row: Mapping[str, Any], records: list[Mapping[str, Any]], *, suite: _
         "inference_backbone": row["inference_backbone"],
         "config_sha256": row["config_sha256"],
         "reference": REFERENCE_NAMES.get(reference, reference) if reference else "",
-        "href": f"entries/{suite.slug}/{row['slug']}.html",
+        "href": f"entries/{suite_slug}/{row['slug']}.html",
         "seeds": int(row["seeds"]),
         "provisional": bool(row["provisional"]),
         "pareto": {m: bool(row[f"pareto_{m}"]) for m in aggregate.ACCURACY_METRICS},
-        "cells": [_cell(row, c) for c in COLUMNS],
-        "task_aware": _cell(row, TASK_AWARE),
-        "primary": _cell(row, COLUMN_BY_KEY[suite.info["primary_metric"]]),
-        "gflops": _cell(row, COLUMN_BY_KEY["gflops_per_image"]),
+        "cells": [_flagged(summary_cell(row, c), c, flags) for c in columns],
+        "details": [
+            (c, summary_cell(row, c)) for c in detail_columns if is_finite_number(row.get(c.key))
+        ],
+        "task_aware": summary_cell(row, TASK_AWARE),
+        "primary": summary_cell(row, COLUMN_BY_KEY[primary_metric]),
+        "gflops": summary_cell(row, COLUMN_BY_KEY["gflops_per_image"])._replace(flags=flags),
+        "uncounted_ops": list(row.get("uncounted_ops") or ()),
+        "counters_disagree": any(t["counters"].flags for t in trials),
         "config": _config_rows(first["method"]["config"]),
         "trials": trials,
+        "latencies": _latency_rows(trials),
         "provenance": _provenance_table(trials),
         # One line when every seed ran on the same hardware; several mean its latencies (and
         # possibly its accuracies, under another precision) are not comparable with each other.
@@ -69,11 +104,27 @@ def _entry(row: Mapping[str, Any], records: list[Mapping[str, Any]], *, suite: _
     }
 
 
-def _trial(record: Mapping[str, Any], *, set_options: list[list[str]]) -> dict[str, Any]:
+def _flagged(cell: Cell, column: Column, flags: tuple[Flag, ...]) -> Cell:
+    """The GFLOPs cell carries the entry's (or trial's) warnings; other cells none."""
+    return cell._replace(flags=flags) if column.key == "gflops_per_image" else cell
+
+
+def _trial(
+    record: Mapping[str, Any], *, set_options: list[list[str]], columns: Sequence[Column]
+) -> dict[str, Any]:
     cost = record.get("inference_cost") or {}
+    latencies = aggregate.trial_latencies(record)
     values = {**record["results"]["metrics"], **cost}
+    by_setting = {latency.setting: latency for latency in latencies}
+    for column in columns:
+        if column.latency is not None:
+            measured = by_setting.get(column.latency)
+            values[column.key] = getattr(measured, latency_statistic(column), None)
     suite, provenance = record["suite"], record.get("provenance") or {}
     commit = provenance.get("git_commit")
+    ops = aggregate.uncounted_ops(cost)
+    counters = counter_check(cost)
+    flags = gflops_flags(ops, None) + counters.flags
     return {
         "seed": record["seed"],
         "order_index": int(suite.get("order_index", 0)),
@@ -81,11 +132,16 @@ def _trial(record: Mapping[str, Any], *, set_options: list[list[str]]) -> dict[s
         "run_id": record["run_id"],
         "record_href": f"records/{_record_name(record['run_id'])}",
         "created_utc": record.get("created_utc") or "",
-        "cells": [_single(values.get(c.key), c) for c in COLUMNS],
-        "task_aware": _single(values.get(TASK_AWARE.key), TASK_AWARE),
-        "gflops_check": _gflops_check(cost),
-        "params_without_head": cost.get("params_millions_without_head"),
-        "latency_threads": cost.get("latency_threads"),
+        "cells": [_flagged(single_cell(values.get(c.key), c), c, flags) for c in columns],
+        "task_aware": single_cell(values.get(TASK_AWARE.key), TASK_AWARE),
+        "counters": counters,
+        "uncounted_ops": "not checked" if ops is None else ", ".join(ops) or "none",
+        "uncounted": bool(ops),
+        "size": format_bytes(cost.get("param_bytes")),
+        "param_dtypes": _dtypes_text(cost.get("param_dtypes")),
+        "nonzero_params": _plain_number(cost.get("nonzero_params_millions"), ".4g"),
+        "sparsity": _plain_number(cost.get("sparsity_pct"), ".3g"),
+        "latencies": latencies,
         "wall_time_s": (record.get("timing") or {}).get("trial_wall_time_s"),
         "commit": commit or "unknown",
         "dirty": provenance.get("git_dirty"),
@@ -100,11 +156,55 @@ def _trial(record: Mapping[str, Any], *, set_options: list[list[str]]) -> dict[s
     }
 
 
-def _gflops_check(cost: Mapping[str, Any]) -> str:
+def counter_check(cost: Mapping[str, Any]) -> Cell:
+    """The two FLOP counters side by side, how far apart, and a flag beyond the limit.
+
+    E.g. "torch 0.5 / ptflops 0.52: 4% apart" (flagged); "—" when the record has neither the
+    two figures nor ``counter_disagreement_pct``.
+    """
     torch_count, ptflops = cost.get("gflops_per_image_torch"), cost.get("gflops_per_image_ptflops")
-    if torch_count is None or ptflops is None:
-        return ""
-    return f"torch {torch_count:.4g} / ptflops {ptflops:.4g}"
+    disagreement = aggregate.counter_disagreement_pct(cost)
+    parts = []
+    if is_finite_number(torch_count) and is_finite_number(ptflops):
+        parts.append(f"torch {torch_count:.4g} / ptflops {ptflops:.4g}")
+    if disagreement is not None:
+        parts.append(f"{disagreement:.3g}% apart")
+    value = "" if disagreement is None else repr(float(disagreement))
+    return Cell(": ".join(parts) or "—", value, gflops_flags(None, disagreement))
+
+
+def _dtypes_text(dtypes: Any) -> str:
+    """ "qint8 65,000 · float32 11,000": most parameters first; "—" when not recorded."""
+    if not isinstance(dtypes, Mapping) or not dtypes:
+        return "—"
+    ordered = sorted(dtypes.items(), key=lambda item: (-int(item[1]), str(item[0])))
+    return " · ".join(f"{name} {int(count):,}" for name, count in ordered)
+
+
+def _plain_number(value: Any, spec: str) -> str:
+    return format(float(value), spec) if is_finite_number(value) else "—"
+
+
+def _latency_rows(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every latency of every seed, grouped by setting (in the suite table's column order)."""
+    rows = []
+    for trial in trials:
+        for latency in trial["latencies"]:
+            setting = latency.setting
+            rows.append(
+                {
+                    "sort": (setting.sort_key(), trial["order_index"], trial["seed"]),
+                    "seed": trial["seed"],
+                    "where": device_text(setting),
+                    "device_name": setting.device_name,
+                    "precision": setting.precision,
+                    "batch_size": setting.batch_size,
+                    "threads": "—" if setting.threads is None else str(setting.threads),
+                    "ms_per_batch": _plain_number(latency.ms_per_batch, ".4g"),
+                    "images_per_s": _plain_number(latency.images_per_s, ".4g"),
+                }
+            )
+    return sorted(rows, key=lambda row: row["sort"])
 
 
 def _provenance_rows(provenance: Mapping[str, Any]) -> dict[str, str]:

@@ -1,13 +1,15 @@
-"""One suite version as its pages see it: ranked rows, entries, plots and its index card.
+"""One suite version as its pages see it: ranked rows, columns, entries, plots, index card.
 
 Ranking (best primary metric first), display names that tell same-label configs apart, the
-file names (slugs) of its pages, and what its records say about the suite itself.
+file names (slugs) of its pages, the table's columns (a latency column per measurement
+setting its records hold), and what its records say about the suite itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,10 +18,17 @@ from typing import Any
 
 import pandas as pd
 
-from harness import aggregate
-from harness.site_columns import COLUMN_BY_KEY
-from harness.site_entries import _entry
-from harness.site_plots import _plan_plots, _Styles
+from harness.leaderboard import aggregate
+from harness.leaderboard.columns import (
+    COLUMN_BY_KEY,
+    DETAIL_COLUMNS,
+    TASK_AWARE,
+    Column,
+    latency_statistic,
+    suite_columns,
+)
+from harness.leaderboard.entries import entry_page
+from harness.leaderboard.plots import PlotStyles, plan_plots
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +36,7 @@ MAX_SLUG = 60  # characters of a label kept in a file name
 
 
 @dataclass(frozen=True)
-class _SuiteJob:
+class SuiteJob:
     """Everything needed to build one suite version's pages, in this or another process."""
 
     name: str
@@ -35,13 +44,14 @@ class _SuiteJob:
     latest: int  # the suite's current version
     counts: dict[str, int]  # ok / failed / debug records
     rows: pd.DataFrame  # its summary rows, with Pareto columns
+    latencies: pd.DataFrame  # its rows of ``aggregate.summarize_latencies``
     records: list[Mapping[str, Any]]  # all of its records, failed and debug included
     sources: dict[str, Path]
-    styles: _Styles
+    styles: PlotStyles
 
 
 @dataclass
-class _Suite:
+class SuitePage:
     """One suite version: its table rows, entries, plots and how it relates to other versions."""
 
     name: str
@@ -50,6 +60,8 @@ class _Suite:
     superseded_by: int | None
     info: dict[str, Any]
     counts: dict[str, int]
+    columns: tuple[Column, ...] = ()  # of its table (and each entry's per-seed table)
+    detail_columns: tuple[Column, ...] = ()  # figures only entries' pages show
     entries: list[dict[str, Any]] = field(default_factory=list)
     plots: list[dict[str, Any]] = field(default_factory=list)
     plot_jobs: list[dict[str, Any]] = field(default_factory=list)
@@ -64,6 +76,11 @@ class _Suite:
         self.slug = f"{_slug(self.name)}-v{self.version}"
         self.href = f"suites/{self.slug}.html"
         self.superseded_href = f"suites/{_slug(self.name)}-v{self.superseded_by}.html"
+
+    @property
+    def legend_columns(self) -> tuple[Column, ...]:
+        """Every column its pages show, each defined once in the legend."""
+        return (*self.columns, *self.detail_columns, TASK_AWARE)
 
     def card(self) -> dict[str, Any]:
         """What the index shows of this suite version (small: it may cross processes)."""
@@ -84,26 +101,67 @@ class _Suite:
         }
 
 
-def _suite(job: _SuiteJob) -> _Suite:
+def build_suite_page(job: SuiteJob) -> SuitePage:
+    """Rank the suite version's entries, choose its columns, plan its plots."""
     info = _suite_info(job.records)
-    suite = _Suite(
+    has_size = bool(job.rows["param_bytes"].notna().any())
+    columns = suite_columns(job.latencies["setting"], with_size=has_size)
+    suite = SuitePage(
         name=job.name,
         version=job.version,
         current=job.version == job.latest,
         superseded_by=None if job.version == job.latest else job.latest,
         info=info,
         counts=job.counts,
+        columns=columns,
+        detail_columns=tuple(c for c in DETAIL_COLUMNS if job.rows[c.key].notna().any()),
     )
-    rows = _rank(job.rows, info["primary_metric"])
+    rows = _rank(_with_latency_columns(job.rows, job.latencies, columns), info["primary_metric"])
     by_entry: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
     for record in job.records:
         if aggregate.is_leaderboard_record(record):
             by_entry.setdefault(aggregate.entry_key(record), []).append(record)
     suite.entries = [
-        _entry(row, by_entry[_row_key(row)], suite=suite) for row in rows.to_dict("records")
+        entry_page(
+            row,
+            by_entry[_row_key(row)],
+            suite_slug=suite.slug,
+            primary_metric=info["primary_metric"],
+            columns=suite.columns,
+            detail_columns=suite.detail_columns,
+        )
+        for row in rows.to_dict("records")
     ]
-    _plan_plots(suite, rows, job.styles)
+    plan = plan_plots(rows, job.styles, name=suite.name, version=suite.version, slug=suite.slug,
+                      primary_metric=info["primary_metric"])  # fmt: skip
+    suite.plots, suite.plot_jobs, suite.comparison_note = (
+        plan.plots,
+        plan.jobs,
+        plan.comparison_note,
+    )
     return suite
+
+
+def _with_latency_columns(
+    rows: pd.DataFrame, latencies: pd.DataFrame, columns: tuple[Column, ...]
+) -> pd.DataFrame:
+    """``rows`` plus, per latency column, ``<key>``, ``<key>_std``, ``<key>_count``."""
+    rows = rows.copy()
+    keys = [_row_key(row) for row in rows.to_dict("records")]
+    for column in columns:
+        if column.latency is None:
+            continue
+        statistic = latency_statistic(column)
+        found = {
+            _row_key(row): row
+            for row in latencies.to_dict("records")
+            if row["setting"] == column.latency
+        }
+        for suffix in ("", "_std", "_count"):
+            rows[f"{column.key}{suffix}"] = [
+                found[key][f"{statistic}{suffix}"] if key in found else math.nan for key in keys
+            ]
+    return rows
 
 
 def _suite_info(records: list[Mapping[str, Any]]) -> dict[str, Any]:

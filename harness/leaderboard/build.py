@@ -11,21 +11,14 @@ Layout of the output folder (every link relative, so it works from ``file://`` a
 
 The build owns only the files it lists in ``.cilbench-site.json``; anything else in the folder
 is kept. It writes the whole site into a new folder beside ``out_dir`` and swaps it in at the
-end, so a failure part-way leaves the previous site as it was (see ``site_files``).
+end, so a failure part-way leaves the previous site as it was (see ``files``).
 
 Same records, same bytes: everything is sorted, matplotlib's SVG ids are salted with a constant
 and no file carries a date, except the one build stamp on ``index.html``.
 
-This module runs the build; the pieces live beside it, one concept each:
-
-    site_suite.py    one suite version: ranking, display names, slugs, its index card
-    site_entries.py  one entry's page: config, trials, provenance, curve and heatmap
-    site_columns.py  the metric columns, their legend, and how numbers are shown
-    site_plots.py    the matplotlib figures: which to draw, captions, drawing
-    site_files.py    templates, writing pages and records, building aside and swapping in
-
-Dependency fence (all of them): jinja2, matplotlib (no pyplot), pandas, numpy and the
-standard library; never torch or Ray.
+This module runs the build; the pieces live beside it in ``harness.leaderboard``, one
+concept each (see the package's docstring). Dependency fence (all of them): jinja2,
+matplotlib (no pyplot), pandas, numpy and the standard library; never torch or Ray.
 """
 
 from __future__ import annotations
@@ -41,29 +34,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import aggregate
-
-# Re-exported: the public names of the site (and the helpers its tests reach for) stay here.
-from harness.site_columns import COLUMN_BY_KEY as COLUMN_BY_KEY
-from harness.site_columns import COLUMNS as COLUMNS
-from harness.site_columns import TASK_AWARE as TASK_AWARE
-from harness.site_columns import Column as Column
-from harness.site_columns import format_mean_std as format_mean_std
-from harness.site_entries import reproduce_command as reproduce_command
-from harness.site_files import (
+from harness.leaderboard import aggregate
+from harness.leaderboard.files import (
     ASSETS,
-    _environment,
-    _finish,
-    _inspect,
-    _new_stage,
-    _publish_record,
-    _raw_template,
-    _write_page,
+    inspect_output_folder,
+    new_stage_folder,
+    publish_record,
+    swap_in,
+    template_environment,
+    template_source,
+    write_page,
 )
-from harness.site_files import SiteFolderError as SiteFolderError
-from harness.site_plots import _draw, _Styles
-from harness.site_plots import _set_flops_axis as _set_flops_axis
-from harness.site_suite import _suite, _SuiteJob
+from harness.leaderboard.plots import PlotStyles, draw_plot
+from harness.leaderboard.suite_page import SuiteJob, build_suite_page
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +75,12 @@ def build_site(
     """
     given = Path(out_dir)
     out_dir = given.resolve()  # a link to a folder: replace the folder, not the link
-    previous = _inspect(out_dir)
+    previous = inspect_output_folder(out_dir)
     records, duplicates = aggregate.drop_duplicate_trials(list(records))
     records, unusable = aggregate.drop_unusable_records(records)
     for warning in duplicates + unusable:
         logger.warning("%s", warning)
-    stage = _new_stage(out_dir)
+    stage = new_stage_folder(out_dir)
     try:
         cards, written = _build_into(
             stage,
@@ -108,7 +91,7 @@ def build_site(
             generated_at=generated_at or datetime.now(UTC),
             skipped=[*skipped, *duplicates, *unusable],
         )
-        _finish(stage, out_dir, written=written, previous=previous)
+        swap_in(stage, out_dir, written=written, previous=previous)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -133,10 +116,10 @@ def _build_into(
     jobs = _suite_jobs(records, sources)
     cards = _run_suite_jobs(jobs, stage, workers)
     written = {path for card in cards for path in card.pop("written")}
-    env = _environment()
+    env = template_environment()
     for name, template in ASSETS.items():
-        (stage / name).write_text(_raw_template(env, template), encoding="utf-8")
-    _write_page(
+        (stage / name).write_text(template_source(env, template), encoding="utf-8")
+    write_page(
         env,
         "index.html.j2",
         stage / "index.html",
@@ -154,9 +137,10 @@ def _build_into(
 # ------------------------------------------------------------------------- suite versions
 
 
-def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -> list[_SuiteJob]:
+def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -> list[SuiteJob]:
     summary = aggregate.add_pareto_columns(aggregate.summarize(aggregate.records_to_frame(records)))
-    styles = _Styles.of(summary)
+    latencies = aggregate.summarize_latencies(aggregate.latency_frame(records))
+    styles = PlotStyles.of(summary)
     latest = aggregate.current_versions(records)
     by_version: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
     for record in records:
@@ -167,12 +151,15 @@ def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -
         name, version = count["suite"], int(count["suite_version"])
         mine = by_version[(name, version)]
         jobs.append(
-            _SuiteJob(
+            SuiteJob(
                 name=name,
                 version=version,
                 latest=latest[name],
                 counts={k: int(count[k]) for k in ("ok", "failed", "debug")},
                 rows=summary[(summary["suite"] == name) & (summary["suite_version"] == version)],
+                latencies=latencies[
+                    (latencies["suite"] == name) & (latencies["suite_version"] == version)
+                ],
                 records=mine,
                 sources={r["run_id"]: sources[r["run_id"]] for r in mine if r["run_id"] in sources},
                 styles=styles,
@@ -183,7 +170,7 @@ def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -
 
 
 def _run_suite_jobs(
-    jobs: list[_SuiteJob], out_dir: Path, workers: int | None
+    jobs: list[SuiteJob], out_dir: Path, workers: int | None
 ) -> list[dict[str, Any]]:
     """Build every suite version; each returns its index card. Output does not depend on order.
 
@@ -216,22 +203,22 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
-def _build_suite(job: _SuiteJob, out_dir: Path) -> dict[str, Any]:
+def _build_suite(job: SuiteJob, out_dir: Path) -> dict[str, Any]:
     """Pages, plots and raw records of one suite version; returns its card for the index."""
-    suite = _suite(job)
-    env = _environment()
+    suite = build_suite_page(job)
+    env = template_environment()
     written = [suite.href]
-    _write_page(env, "suite.html.j2", out_dir / suite.href, root="../", suite=suite)
+    write_page(env, "suite.html.j2", out_dir / suite.href, root="../", suite=suite)
     for entry in suite.entries:
         page = out_dir / entry["href"]
-        _write_page(env, "entry.html.j2", page, root="../../", suite=suite, entry=entry)
+        write_page(env, "entry.html.j2", page, root="../../", suite=suite, entry=entry)
         written.append(entry["href"])
         for trial, record in zip(entry["trials"], entry["records"], strict=True):
-            _publish_record(
+            publish_record(
                 record, job.sources.get(record["run_id"]), out_dir / trial["record_href"]
             )
             written.append(trial["record_href"])
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
     for plot_job in suite.plot_jobs:
-        written += _draw(plot_job, out_dir / "plots")
+        written += draw_plot(plot_job, out_dir / "plots")
     return {**suite.card(), "written": written}

@@ -2,6 +2,11 @@
 
 Pure functions over record dicts (as returned by ``harness.record.load_records_leniently``)
 and pandas frames, so the leaderboard's numbers are unit-testable without running a trial.
+Besides the per-entry means (``summarize``) it gives latencies per measurement setting
+(``latency_frame``, ``summarize_latencies``: a device, precision, batch size and CPU thread
+count each, never mixed) and the checks on each trial's FLOP count (``uncounted_ops``,
+``counter_disagreement_pct``). Fields newer records carry are optional: an older record that
+lacks one is "not measured", never an error.
 Dependency fence: this module imports only pandas, numpy and the standard library, never torch
 or Ray, so the site builds from ``results/`` alone.
 
@@ -14,7 +19,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from numbers import Real
+from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -34,7 +40,8 @@ METRICS: tuple[str, ...] = (
 # The two accuracies a Pareto front may be drawn on (task-aware ones are diagnostics only).
 ACCURACY_METRICS: tuple[str, ...] = ("final_acc_pct", "avg_incremental_acc_pct")
 # Numeric inference-cost figures; latency_threads and input_shape describe the measurement
-# rather than the model, so they are not averaged.
+# rather than the model, so they are not averaged. The last three are newer (model size in
+# bytes whatever the parameters' dtypes, and what unstructured sparsity leaves non-zero).
 COSTS: tuple[str, ...] = (
     "gflops_per_image",
     "gflops_per_image_ptflops",
@@ -42,6 +49,9 @@ COSTS: tuple[str, ...] = (
     "params_millions",
     "params_millions_without_head",
     "latency_ms_b1",
+    "param_bytes",
+    "nonzero_params_millions",
+    "sparsity_pct",
 )
 VALUE_COLUMNS: tuple[str, ...] = METRICS + COSTS
 # The values a shown figure may take. Accuracies are percentages; BWT and forgetting are
@@ -57,6 +67,7 @@ VALUE_RANGES: dict[str, tuple[float, float]] = {
     "final_task_aware_acc_pct": PERCENT,
     "avg_incremental_task_aware_acc_pct": PERCENT,
     **{name: (0.0, math.inf) for name in COSTS},
+    "sparsity_pct": PERCENT,
 }
 # Fewer trials than this and an entry's mean is marked provisional.
 MIN_SEEDS = 3
@@ -73,8 +84,24 @@ GROUP_KEYS: tuple[str, ...] = (
 # Functions of the entry; when records disagree the first (in sorted order) wins, with a warning.
 GROUP_ATTRIBUTES: tuple[str, ...] = ("label", "reference", "primary_metric", "inference_backbone")
 TRIAL_KEYS: tuple[str, ...] = ("order_index", "seed")
+# Checks on a trial's FLOP count: the ops counted as zero (a tuple of aten op names, None when
+# the record predates the check) and how far the two counters disagree (NaN when unknown).
+# An entry shows the union of its trials' ops and the worst disagreement.
+CHECK_COLUMNS: tuple[str, ...] = ("uncounted_ops", "counter_disagreement_pct")
+SUMMARY_CHECK_COLUMNS: tuple[str, ...] = (
+    "uncounted_ops",
+    "counter_disagreement_max_pct",
+    "gflops_in_doubt",
+)
+# |torch count - ptflops count| / torch count x 100 above this and an entry's GFLOPs are flagged.
+COUNTER_DISAGREEMENT_LIMIT_PCT = 1.0
 FRAME_COLUMNS: tuple[str, ...] = (
-    GROUP_KEYS + GROUP_ATTRIBUTES + TRIAL_KEYS + ("run_id", "created_utc") + VALUE_COLUMNS
+    GROUP_KEYS
+    + GROUP_ATTRIBUTES
+    + TRIAL_KEYS
+    + ("run_id", "created_utc")
+    + VALUE_COLUMNS
+    + CHECK_COLUMNS
 )
 
 
@@ -126,11 +153,64 @@ def unusable_reason(record: Mapping[str, Any]) -> str | None:
         problem = _out_of_range(value, VALUE_RANGES[name])
         if problem:
             return f"{name} is {problem}"
+    problem = _newer_cost_problem(cost)
+    if problem:
+        return f"inference_cost.{problem}"
     for key in ("acc_matrix_pct", "task_aware_acc_matrix_pct"):
         problem = _matrix_problem(results.get(key))
         if problem:
             return f"results.{key} {problem}"
     return None
+
+
+def _newer_cost_problem(cost: Mapping[str, Any]) -> str:
+    """ "" when the optional, newer cost fields are absent or well formed, else the problem."""
+    disagreement = cost.get("counter_disagreement_pct")
+    if disagreement is not None:
+        problem = _out_of_range(disagreement, (0.0, math.inf))
+        if problem:
+            return f"counter_disagreement_pct is {problem}"
+    ops = cost.get("uncounted_ops")
+    if ops is not None and not (isinstance(ops, list) and all(isinstance(o, str) for o in ops)):
+        return f"uncounted_ops is not a list of op names ({ops!r})"
+    dtypes = cost.get("param_dtypes")
+    if dtypes is not None and not (
+        isinstance(dtypes, Mapping)
+        and all(isinstance(k, str) and _is_count(v) for k, v in dtypes.items())
+    ):
+        return f"param_dtypes is not an object of dtype name -> parameter count ({dtypes!r})"
+    latencies = cost.get("latencies")
+    if latencies is None:
+        return ""
+    if not isinstance(latencies, list):
+        return f"latencies is not a list ({latencies!r})"
+    for k, item in enumerate(latencies):
+        problem = _latency_problem(item)
+        if problem:
+            return f"latencies[{k}] {problem}"
+    return ""
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 0
+
+
+def _latency_problem(item: Any) -> str:
+    if not isinstance(item, Mapping):
+        return "is not an object"
+    for key in ("device", "device_name", "precision"):
+        if not isinstance(item.get(key), str) or not item[key]:
+            return f"has no {key} name"
+    batch, threads = item.get("batch_size"), item.get("threads")
+    if not _is_count(batch) or batch < 1:
+        return f"has batch_size {batch!r}, not a positive integer"
+    if threads is not None and (not _is_count(threads) or threads < 1):
+        return f"has threads {threads!r}, neither null nor a positive integer"
+    for key in ("ms_per_batch", "images_per_s"):
+        problem = _out_of_range(item.get(key), (0.0, math.inf))
+        if problem:
+            return f"has {key} {problem}"
+    return ""
 
 
 def _out_of_range(value: Any, bounds: tuple[float, float]) -> str:
@@ -202,7 +282,39 @@ def _record_row(record: Mapping[str, Any]) -> dict[str, Any]:
     )
     row.update({name: _number(metrics.get(name)) for name in METRICS})
     row.update({name: _number(cost.get(name)) for name in COSTS})
+    row["uncounted_ops"] = uncounted_ops(cost)
+    row["counter_disagreement_pct"] = _number(counter_disagreement_pct(cost))
     return row
+
+
+def uncounted_ops(cost: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The aten ops of the served model that compute but have no FLOP formula, sorted.
+
+    ``()`` when the counter knew every op; None when the record predates the check (its
+    count may or may not be complete: nothing was measured).
+    """
+    ops = cost.get("uncounted_ops")
+    if not isinstance(ops, list):
+        return None
+    return tuple(sorted({str(op) for op in ops}))
+
+
+def counter_disagreement_pct(cost: Mapping[str, Any]) -> float | None:
+    """|torch count - ptflops count| / torch count x 100, or None when unknown.
+
+    The record's own ``counter_disagreement_pct`` when it has one; for older records, worked
+    out from ``gflops_per_image_torch`` and ``gflops_per_image_ptflops``. A zero torch count
+    is compared with the larger of the two (0 when both are zero).
+    """
+    recorded = cost.get("counter_disagreement_pct")
+    if not _out_of_range(recorded, (0.0, math.inf)):
+        return float(recorded)
+    torch_count = cost.get("gflops_per_image_torch")
+    ptflops = cost.get("gflops_per_image_ptflops")
+    if _out_of_range(torch_count, (0.0, math.inf)) or _out_of_range(ptflops, (0.0, math.inf)):
+        return None
+    base = torch_count or max(torch_count, ptflops)
+    return 0.0 if base == 0 else abs(torch_count - ptflops) / base * 100.0
 
 
 def records_to_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -294,12 +406,16 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     Columns: GROUP_KEYS, GROUP_ATTRIBUTES, ``seeds`` (number of trials averaged),
     ``provisional`` (fewer than MIN_SEEDS), then for each value ``<name>`` (the mean),
     ``<name>_std`` (NaN for a single trial) and ``<name>_count`` (the trials that value is
-    averaged over: ``seeds``, less any that lack it). Non-finite values never enter a mean:
-    they count as missing. Rows sorted by GROUP_KEYS.
+    averaged over: ``seeds``, less any that lack it), then SUMMARY_CHECK_COLUMNS:
+    ``uncounted_ops`` (every trial's ops together; None when no trial was checked),
+    ``counter_disagreement_max_pct`` (the worst trial) and ``gflops_in_doubt`` (either says
+    the GFLOPs may be wrong). Non-finite values never enter a mean: they count as missing.
+    Rows sorted by GROUP_KEYS.
     """
     columns = list(GROUP_KEYS + GROUP_ATTRIBUTES) + ["seeds", "provisional"]
     for name in VALUE_COLUMNS:
         columns += [name, f"{name}_std", f"{name}_count"]
+    columns += list(SUMMARY_CHECK_COLUMNS)
     if frame.empty:
         return pd.DataFrame(columns=columns)
     finite = np.isfinite(frame[list(VALUE_COLUMNS)].to_numpy(dtype=float))
@@ -325,7 +441,28 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
     summary["provisional"] = summary["seeds"] < MIN_SEEDS
     summary["reference"] = _none_for_missing(summary["reference"])
+    summary = _add_checks(summary, groups)
     return summary[columns]
+
+
+def _add_checks(summary: pd.DataFrame, groups: Any) -> pd.DataFrame:
+    """The FLOP-count checks of each entry: any trial's doubt is the entry's doubt."""
+    trials = groups.obj
+    ops: dict[tuple[Any, ...], set[str]] = {}  # entries with at least one trial checked
+    for key, found in zip(trials[list(GROUP_KEYS)].itertuples(index=False, name=None),
+                          trials["uncounted_ops"], strict=True):  # fmt: skip
+        if isinstance(found, tuple):
+            ops.setdefault(key, set()).update(found)
+    worst = groups["counter_disagreement_pct"].max()  # NaN where no trial could be checked
+    keys = list(summary[list(GROUP_KEYS)].itertuples(index=False, name=None))
+    entry_ops = [tuple(sorted(ops[k])) if k in ops else None for k in keys]
+    summary["uncounted_ops"] = pd.Series(entry_ops, index=summary.index, dtype=object)
+    summary["counter_disagreement_max_pct"] = worst.to_numpy(dtype=float)
+    summary["gflops_in_doubt"] = [
+        bool(o) or d > COUNTER_DISAGREEMENT_LIMIT_PCT
+        for o, d in zip(entry_ops, summary["counter_disagreement_max_pct"], strict=True)
+    ]
+    return summary
 
 
 def _attributes(groups: Any) -> pd.DataFrame:
@@ -414,3 +551,149 @@ def suite_front(summary: pd.DataFrame, *, suite: str, version: int, metric: str)
     rows = rows[(rows["suite"] == suite) & (rows["suite_version"] == version)]
     front = rows[rows[f"pareto_{metric}"]]
     return front.sort_values(["gflops_per_image", metric], ascending=[True, False])
+
+
+# ------------------------------------------------------------- latency per setting
+
+
+@dataclass(frozen=True)
+class LatencySetting:
+    """Where and how a latency was measured; figures of two settings are never averaged.
+
+    ``threads`` is the CPU thread count (None on a GPU, where it does not set the speed, and
+    on records that did not say).
+    """
+
+    device: str  # "cpu" or "cuda"
+    device_name: str  # the CPU model or the GPU's name
+    precision: str  # "fp32", "bf16", ...
+    batch_size: int
+    threads: int | None
+
+    def sort_key(self) -> tuple[Any, ...]:
+        """CPU first, then by device, precision, batch size and thread count."""
+        return (self.device != "cpu", self.device, self.device_name, self.precision,
+                self.batch_size, self.threads or 0)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Latency:
+    """One measurement of a trial: milliseconds per batch and images per second."""
+
+    setting: LatencySetting
+    ms_per_batch: float
+    images_per_s: float
+
+
+LATENCY_STATISTICS: tuple[str, ...] = ("ms_per_batch", "images_per_s")
+
+
+def trial_latencies(record: Mapping[str, Any]) -> list[Latency]:
+    """Every latency a record measured, one per setting (the first where a setting repeats).
+
+    From ``inference_cost.latencies`` where the record has it; an older record has only
+    ``latency_ms_b1``, measured on a CPU copy of the served model at batch 1 with
+    ``latency_threads`` threads on the machine its provenance names. Call on records that
+    ``unusable_reason`` accepts.
+    """
+    cost = record.get("inference_cost") or {}
+    listed = cost.get("latencies")
+    if isinstance(listed, list):
+        found = [_listed_latency(item) for item in listed]
+    else:
+        found = _legacy_latency(record, cost)
+    unique: dict[LatencySetting, Latency] = {}
+    for latency in found:
+        unique.setdefault(latency.setting, latency)
+    return list(unique.values())
+
+
+def _listed_latency(item: Mapping[str, Any]) -> Latency:
+    device = str(item["device"])
+    threads = item.get("threads") if device == "cpu" else None
+    setting = LatencySetting(
+        device=device,
+        device_name=str(item["device_name"]),
+        precision=str(item["precision"]),
+        batch_size=int(item["batch_size"]),
+        threads=None if threads is None else int(threads),
+    )
+    return Latency(setting, float(item["ms_per_batch"]), float(item["images_per_s"]))
+
+
+def _legacy_latency(record: Mapping[str, Any], cost: Mapping[str, Any]) -> list[Latency]:
+    ms = cost.get("latency_ms_b1")
+    if _out_of_range(ms, (0.0, math.inf)):
+        return []
+    threads = cost.get("latency_threads")
+    provenance = record.get("provenance")
+    processor = provenance.get("processor") if isinstance(provenance, Mapping) else None
+    setting = LatencySetting(
+        device="cpu",
+        device_name=str(processor) if processor else "cpu",
+        precision="fp32",
+        batch_size=1,
+        threads=int(threads) if _is_count(threads) and threads > 0 else None,
+    )
+    return [Latency(setting, float(ms), 1000.0 / ms if ms > 0 else math.nan)]
+
+
+LATENCY_FRAME_COLUMNS: tuple[str, ...] = (
+    GROUP_KEYS + TRIAL_KEYS + ("run_id", "setting") + LATENCY_STATISTICS
+)
+
+
+def latency_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per measurement of every trial ``records_to_frame`` keeps, long format.
+
+    Columns: GROUP_KEYS, TRIAL_KEYS, ``run_id``, ``setting`` (a ``LatencySetting``),
+    ``ms_per_batch`` and ``images_per_s``.
+    """
+    rows = []
+    for record in records:
+        if not is_leaderboard_record(record) or unusable_reason(record) is not None:
+            continue
+        trial = dict(zip(GROUP_KEYS + TRIAL_KEYS, trial_key(record), strict=True))
+        for latency in trial_latencies(record):
+            rows.append({**trial, "run_id": record["run_id"], "setting": latency.setting,
+                         "ms_per_batch": latency.ms_per_batch,
+                         "images_per_s": latency.images_per_s})  # fmt: skip
+    return pd.DataFrame(rows, columns=list(LATENCY_FRAME_COLUMNS))
+
+
+def summarize_latencies(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean, sample std and count of each statistic per entry and setting.
+
+    Columns: GROUP_KEYS, ``setting``, then ``<statistic>``, ``<statistic>_std`` and
+    ``<statistic>_count`` for ``ms_per_batch`` and ``images_per_s``, as in ``summarize``
+    (an exact 0 std when every trial measured the same value; NaN for one trial). Rows sorted
+    by GROUP_KEYS, then setting. Trials with different thread counts are different settings,
+    so they never share a mean.
+    """
+    columns = list(GROUP_KEYS) + ["setting"]
+    for name in LATENCY_STATISTICS:
+        columns += [name, f"{name}_std", f"{name}_count"]
+    measured: dict[tuple[Any, ...], dict[str, list[float]]] = {}
+    for row in frame.to_dict("records"):
+        key = tuple(row[k] for k in GROUP_KEYS) + (row["setting"],)
+        values = measured.setdefault(key, {name: [] for name in LATENCY_STATISTICS})
+        for name in LATENCY_STATISTICS:
+            if math.isfinite(row[name]):
+                values[name].append(float(row[name]))
+    rows = []
+    for key in sorted(measured, key=lambda k: (*k[:-1], k[-1].sort_key())):
+        row = dict(zip([*GROUP_KEYS, "setting"], key, strict=True))
+        for name, values in measured[key].items():
+            row[name], row[f"{name}_std"] = _mean_and_std(values)
+            row[f"{name}_count"] = len(values)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _mean_and_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
+    mean = float(np.mean(values))
+    if len(values) == 1:
+        return mean, math.nan
+    return mean, 0.0 if min(values) == max(values) else float(np.std(values, ddof=1))

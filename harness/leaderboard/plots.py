@@ -1,17 +1,19 @@
 """The suite pages' matplotlib figures: which ones a suite gets, their captions, drawing them.
 
-Accuracy against GFLOPs with the Pareto front (one per accuracy metric) and plain versus
-enhanced bars per strategy. Figures are drawn with Agg on a bare ``Figure``, never through
-pyplot, and the SVG ids are salted with a constant, so the same records give the same bytes.
+Accuracy against GFLOPs with the Pareto front (one per accuracy metric; a red ring marks an
+entry whose GFLOPs are in doubt: ops the counter could not count, or the two counters more
+than 1% apart) and plain versus enhanced bars per strategy. Figures are drawn with Agg on a
+bare ``Figure``, never through pyplot, and the SVG ids are salted with a constant, so the same
+records give the same bytes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -24,11 +26,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-from harness import aggregate
-from harness.site_columns import COLUMN_BY_KEY
-
-if TYPE_CHECKING:
-    from harness.site_suite import _Suite
+from harness.leaderboard import aggregate
+from harness.leaderboard.columns import COLUMN_BY_KEY
 
 LABEL_ALL_POINTS_UP_TO = 30  # more entries than this: label only the Pareto front's points
 # Names come from records: "$x^2$" or "\\alpha" in a label is text, never math or LaTeX (an
@@ -44,14 +43,14 @@ SPARE_MARKERS = ("P", "X", "*", "h", "<", ">", "p", "d")
 
 
 @dataclass(frozen=True)
-class _Styles:
+class PlotStyles:
     """Colour per framework and marker per strategy, the same on every plot of the site."""
 
     colours: dict[str, str]
     markers: dict[str, str]
 
     @classmethod
-    def of(cls, summary: pd.DataFrame) -> _Styles:
+    def of(cls, summary: pd.DataFrame) -> PlotStyles:
         frameworks = sorted(set(summary["framework"]) - set(FRAMEWORK_COLOURS))
         strategies = sorted(set(summary["strategy"]) - set(STRATEGY_MARKERS))
         colours = dict(FRAMEWORK_COLOURS)
@@ -66,23 +65,46 @@ class _Styles:
 PLOT_COLUMNS = ["display", "plot_label", "strategy", "framework", "backbone", "variant",
                 "reference", "gflops_per_image", *aggregate.ACCURACY_METRICS,
                 *(f"{m}_std" for m in aggregate.ACCURACY_METRICS),
-                *(f"pareto_{m}" for m in aggregate.ACCURACY_METRICS)]  # fmt: skip
+                *(f"pareto_{m}" for m in aggregate.ACCURACY_METRICS),
+                "gflops_in_doubt"]  # fmt: skip
+DOUBT_COLOUR = "#d62728"
 
 
-def _plan_plots(suite: _Suite, rows: pd.DataFrame, styles: _Styles) -> None:
-    """Decide the suite's figures, their files and captions."""
+@dataclass
+class PlotPlan:
+    """A suite version's figures: what its page shows (``plots``), what to draw (``jobs``)."""
+
+    plots: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    comparison_note: str = ""  # why there is no plain-vs-enhanced figure, when there is none
+
+
+def plan_plots(
+    rows: pd.DataFrame,
+    styles: PlotStyles,
+    *,
+    name: str,
+    version: int,
+    slug: str,
+    primary_metric: str,
+) -> PlotPlan:
+    """Decide the figures of suite version ``name`` v``version``, their files and captions.
+
+    ``rows``: its ranked summary rows; ``slug``: the stem of its files.
+    """
+    plan = PlotPlan()
     rows = rows.dropna(subset=["gflops_per_image"])
     if rows.empty:
-        return
+        return plan
     data = rows[PLOT_COLUMNS]
-    title = f"{suite.name} v{suite.version}"
-    primary = suite.info["primary_metric"]
+    title = f"{name} v{version}"
+    primary = primary_metric
     for metric in sorted(aggregate.ACCURACY_METRICS, key=lambda m: m != primary):
-        stem = f"{suite.slug}-pareto-{'acc' if metric == 'final_acc_pct' else 'aia'}"
+        stem = f"{slug}-pareto-{'acc' if metric == 'final_acc_pct' else 'aia'}"
         # PNG for sharing (and the index thumbnail) only for the metric the suite ranks by:
         # each extra raster costs a third of a second per suite.
         formats = ("svg", "png") if metric == primary else ("svg",)
-        suite.plot_jobs.append(
+        plan.jobs.append(
             {
                 "kind": "pareto",
                 "stem": stem,
@@ -93,16 +115,16 @@ def _plan_plots(suite: _Suite, rows: pd.DataFrame, styles: _Styles) -> None:
                 "styles": styles,
             }
         )
-        suite.plots.append(_plot_entry(stem, formats, metric=metric, suite=suite, kind="pareto"))
+        plan.plots.append(_plot_entry(stem, formats, metric=metric, title=title, kind="pareto"))
     groups = _comparison_groups(rows)
     if not groups:
-        suite.comparison_note = (
+        plan.comparison_note = (
             "No strategy has both a plain and an enhanced (compressed) entry on this suite "
             "version yet, so there is no plain-vs-enhanced comparison."
         )
-        return
-    stem = f"{suite.slug}-plain-vs-enhanced"
-    suite.plot_jobs.append(
+        return plan
+    stem = f"{slug}-plain-vs-enhanced"
+    plan.jobs.append(
         {
             "kind": "comparison",
             "stem": stem,
@@ -113,23 +135,26 @@ def _plan_plots(suite: _Suite, rows: pd.DataFrame, styles: _Styles) -> None:
             "styles": styles,
         }
     )
-    suite.plots.append(_plot_entry(stem, ("svg",), metric=primary, suite=suite, kind="comparison"))
+    plan.plots.append(_plot_entry(stem, ("svg",), metric=primary, title=title, kind="comparison"))
+    return plan
 
 
 def _plot_entry(
-    stem: str, formats: Sequence[str], *, metric: str, suite: _Suite, kind: str
+    stem: str, formats: Sequence[str], *, metric: str, title: str, kind: str
 ) -> dict[str, Any]:
     header = COLUMN_BY_KEY[metric].header
     if kind == "pareto":
-        alt = f"{header} against GFLOPs per image for {suite.name} v{suite.version}"
+        alt = f"{header} against GFLOPs per image for {title}"
         caption = (
             f"{header} (mean ± std over seeds) against inference GFLOPs per image, log scale. "
             "Colour: compression framework; marker: CL strategy; hollow: reference (upper or "
             "lower bound, not competing). The dashed step line is the Pareto front: no other "
-            "entry is both cheaper and more accurate."
+            "entry is both cheaper and more accurate. A red ring: the entry's GFLOPs are in "
+            "doubt (ops the counter could not count, or the two counters more than 1% apart; "
+            "see ⚠ in the table)."
         )
     else:
-        alt = f"plain versus enhanced strategies on {suite.name} v{suite.version}"
+        alt = f"plain versus enhanced strategies on {title}"
         caption = (
             f"Each strategy plain (no compression) next to its enhanced variants: {header} "
             "(mean ± std over seeds, top) and GFLOPs per image (log scale, bottom)."
@@ -154,7 +179,7 @@ def _comparison_groups(rows: pd.DataFrame) -> list[tuple[str, str]]:
     return groups
 
 
-def _draw(job: Mapping[str, Any], plot_dir: Path) -> list[str]:
+def draw_plot(job: Mapping[str, Any], plot_dir: Path) -> list[str]:
     """Draw one planned figure, save it in each of its formats; return the site paths."""
     written = []
     with matplotlib.rc_context(PLOT_RC):
@@ -181,7 +206,7 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _pareto_figure(rows: pd.DataFrame, *, metric: str, title: str, styles: _Styles) -> Figure:
+def _pareto_figure(rows: pd.DataFrame, *, metric: str, title: str, styles: PlotStyles) -> Figure:
     """Accuracy against GFLOPs (log x), error bars over seeds, the front, labelled points."""
     rows = rows.dropna(subset=[metric])
     fig = _new_figure(9.0, 5.4)
@@ -208,6 +233,11 @@ def _pareto_figure(rows: pd.DataFrame, *, metric: str, title: str, styles: _Styl
                 color=colour,
                 markerfacecolor="white" if is_reference else colour,
             )
+    doubtful = rows[rows["gflops_in_doubt"].astype(bool)]
+    if not doubtful.empty:
+        ax.plot(doubtful["gflops_per_image"], doubtful[metric], linestyle="none", zorder=2.5,
+                marker="o", markersize=13, markerfacecolor="none", markeredgewidth=1.4,
+                color=DOUBT_COLOUR)  # fmt: skip
     front = rows[rows[f"pareto_{metric}"]].sort_values(["gflops_per_image", metric])
     if not front.empty:
         ax.step(
@@ -232,17 +262,19 @@ def _pareto_figure(rows: pd.DataFrame, *, metric: str, title: str, styles: _Styl
             fontsize=7,
             color="0.35" if isinstance(row["reference"], str) else "black",
         )
-    _set_flops_axis(ax, rows["gflops_per_image"])
+    set_flops_axis(ax, rows["gflops_per_image"])
     ax.set_xlabel("GFLOPs per image (2 × MACs, whole inference path, batch 1; log scale)")
     ax.set_ylabel(f"{COLUMN_BY_KEY[metric].header} (%), mean ± std over seeds")
     note = "" if label_all else " (labels: Pareto front only)"
     ax.set_title(f"{title}: {COLUMN_BY_KEY[metric].header} vs GFLOPs{note}")
     ax.grid(True, which="both", alpha=0.25)
-    _style_legends(ax, rows, styles, has_front=not front.empty)
+    _style_legends(ax, rows, styles, has_front=not front.empty, has_doubt=not doubtful.empty)
     return fig
 
 
-def _style_legends(ax: Any, rows: pd.DataFrame, styles: _Styles, *, has_front: bool) -> None:
+def _style_legends(
+    ax: Any, rows: pd.DataFrame, styles: PlotStyles, *, has_front: bool, has_doubt: bool
+) -> None:
     frameworks = sorted(set(rows["framework"]))
     strategies = sorted(set(rows["strategy"]))
     colour_handles = [
@@ -280,6 +312,10 @@ def _style_legends(ax: Any, rows: pd.DataFrame, styles: _Styles, *, has_front: b
     ]
     if has_front:
         extra.append(Line2D([], [], color="black", linestyle="--", label="Pareto front"))
+    if has_doubt:
+        extra.append(Line2D([], [], marker="o", linestyle="none", markersize=9,
+                            markerfacecolor="none", color=DOUBT_COLOUR,
+                            label="GFLOPs in doubt"))  # fmt: skip
     first = ax.legend(
         handles=colour_handles,
         title="framework",
@@ -299,7 +335,9 @@ def _style_legends(ax: Any, rows: pd.DataFrame, styles: _Styles, *, has_front: b
     )
 
 
-def _comparison_figure(rows: pd.DataFrame, *, metric: str, title: str, styles: _Styles) -> Figure:
+def _comparison_figure(
+    rows: pd.DataFrame, *, metric: str, title: str, styles: PlotStyles
+) -> Figure:
     """Grouped bars: per strategy (and backbone), plain next to each enhanced variant.
 
     Bars are one PolyCollection per variant rather than a patch each: a suite with hundreds of
@@ -369,7 +407,7 @@ def _ordered_variants(rows: pd.DataFrame) -> list[str]:
     return [variant for _, _, variant in sorted(pairs)]
 
 
-def _variant_colours(rows: pd.DataFrame, variants: list[str], styles: _Styles) -> dict[str, str]:
+def _variant_colours(rows: pd.DataFrame, variants: list[str], styles: PlotStyles) -> dict[str, str]:
     """The framework's colour, lighter for each further variant of the same framework."""
     framework_of = dict(zip(rows["variant"], rows["framework"], strict=True))
     colours, seen = {}, {}
@@ -382,7 +420,7 @@ def _variant_colours(rows: pd.DataFrame, variants: list[str], styles: _Styles) -
     return colours
 
 
-def _set_flops_axis(ax: Any, gflops: pd.Series) -> None:
+def set_flops_axis(ax: Any, gflops: pd.Series) -> None:
     """Log scale with plain-number tick labels ("0.5", not "5×10⁻¹").
 
     Matplotlib's default log labels collide when the span is only a decade or two, so majors

@@ -27,8 +27,8 @@ from typing import Any
 
 import jinja2
 
-from harness import aggregate
-from harness.site_columns import COLUMN_BY_KEY, COLUMNS, TASK_AWARE
+from harness.leaderboard import aggregate
+from harness.leaderboard.columns import COLUMN_BY_KEY, TASK_AWARE
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ASSETS = {"style.css": "style.css.j2", "leaderboard.js": "leaderboard.js.j2"}
@@ -53,7 +53,8 @@ class SiteFolderError(ValueError):
 
 
 @cache  # compiled templates are reused by every page (and inherited by forked workers)
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
+    """The site's Jinja environment: autoescaping, strict about undefined names."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         # select_autoescape() decides by extension and would not match "index.html.j2".
@@ -64,27 +65,28 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals.update(
-        columns=COLUMNS,
         task_aware=TASK_AWARE,
         column_by_key=COLUMN_BY_KEY,
         accuracy_metrics=aggregate.ACCURACY_METRICS,
         min_seeds=aggregate.MIN_SEEDS,
+        counter_limit=f"{aggregate.COUNTER_DISAGREEMENT_LIMIT_PCT:g}",
     )
     return env
 
 
-def _raw_template(env: jinja2.Environment, name: str) -> str:
+def template_source(env: jinja2.Environment, name: str) -> str:
     """A template's text as is (CSS and JS are copied, not rendered)."""
     assert env.loader is not None
     return env.loader.get_source(env, name)[0]
 
 
-def _write_page(env: jinja2.Environment, template: str, path: Path, **context: Any) -> None:
+def write_page(env: jinja2.Environment, template: str, path: Path, **context: Any) -> None:
+    """Render ``template`` with ``context`` into ``path`` (its folder made as needed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(env.get_template(template).render(**context), encoding="utf-8")
 
 
-def _publish_record(record: Mapping[str, Any], source: Path | None, target: Path) -> None:
+def publish_record(record: Mapping[str, Any], source: Path | None, target: Path) -> None:
     """Put a shown record next to the pages, so its link works from file:// and any host.
 
     A hard link to the file in results/ when possible: the same bytes, and on slow disks a
@@ -106,7 +108,7 @@ def _publish_record(record: Mapping[str, Any], source: Path | None, target: Path
 
 
 @dataclass(frozen=True)
-class _Previous:
+class OutputFolder:
     """What is in the output folder now: whether it exists, and which files are whose."""
 
     exists: bool
@@ -114,14 +116,14 @@ class _Previous:
     foreign: tuple[str, ...]  # everything else: kept, byte for byte, in the new site
 
 
-def _inspect(out_dir: Path) -> _Previous:
+def inspect_output_folder(out_dir: Path) -> OutputFolder:
     """Sort the output folder's files into the builder's and everyone else's.
 
     Raises ``SiteFolderError`` for a folder the builder must not take over: not a folder, a
     broken manifest, or other people's files and no manifest to tell them from the site's.
     """
     if not out_dir.exists():
-        return _Previous(False, frozenset(), ())
+        return OutputFolder(False, frozenset(), ())
     if not out_dir.is_dir():
         raise SiteFolderError(f"{out_dir} is not a folder; choose another folder for the site")
     files = sorted(_files_under(out_dir))
@@ -147,7 +149,7 @@ def _inspect(out_dir: Path) -> _Previous:
             "empty or new folder (cilbench site --out DIR), or move those files away."
         )
     foreign = tuple(f for f in files if f not in owned and f != MANIFEST)
-    return _Previous(True, owned, foreign)
+    return OutputFolder(True, owned, foreign)
 
 
 def _files_under(folder: Path) -> list[str]:
@@ -198,7 +200,7 @@ def _has_legacy_mark(out_dir: Path) -> bool:
     return index.is_file() and LEGACY_MARK in index.read_text(encoding="utf-8", errors="replace")
 
 
-def _new_stage(out_dir: Path) -> Path:
+def new_stage_folder(out_dir: Path) -> Path:
     """A fresh, empty folder beside ``out_dir`` (same file system, so it can be renamed in)."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     while True:
@@ -210,7 +212,7 @@ def _new_stage(out_dir: Path) -> Path:
             continue
 
 
-def _finish(stage: Path, out_dir: Path, *, written: set[str], previous: _Previous) -> None:
+def swap_in(stage: Path, out_dir: Path, *, written: set[str], previous: OutputFolder) -> None:
     """Add the manifest and the old folder's foreign files to ``stage``; swap it in."""
     clashes = sorted(f for f in previous.foreign if f.rstrip("/") in written)
     if clashes:
@@ -252,7 +254,7 @@ def _carry(source: Path, target: Path) -> None:
 def _swap(stage: Path, out_dir: Path) -> None:
     """Exchange the two folders: atomically where the system can, else by two renames."""
     try:
-        _exchange(stage, out_dir)
+        exchange_folders(stage, out_dir)
         return
     except OSError as error:
         if error.errno not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
@@ -267,7 +269,7 @@ def _swap(stage: Path, out_dir: Path) -> None:
     os.rename(aside, stage)
 
 
-def _exchange(first: Path, second: Path) -> None:
+def exchange_folders(first: Path, second: Path) -> None:
     """Linux's renameat2(RENAME_EXCHANGE): both names swap folders at once."""
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2

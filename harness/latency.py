@@ -1,0 +1,127 @@
+"""Wall time of one prediction where it runs: batch-1 on the CPU, and on a GPU when there is one.
+
+A latency is meaningless without its device, precision, batch size and (on a CPU) thread
+count, so each measurement carries them, and the leaderboard puts each device in its own
+column. The paper's concern is low-complexity inference on small devices, hence batch 1 on the
+CPU for every trial; a trial that ran on a GPU adds batch 1 and a throughput batch there.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from harness.execution import CPU_EXECUTION, Execution
+
+# Our choice: large enough to fill a GPU with the paper's small students, small enough for
+# 224x224 teachers to fit in memory.
+THROUGHPUT_BATCH_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Latency:
+    device: str  # "cpu" or "cuda"
+    device_name: str  # the CPU model or GPU name
+    precision: str  # "fp32" or "bf16" (autocast, fp32 weights)
+    batch_size: int
+    threads: int | None  # torch's intra-op threads on a CPU; None on a GPU
+    ms_per_batch: float  # median over the repeats
+
+    @property
+    def images_per_s(self) -> float:
+        return 1e3 * self.batch_size / self.ms_per_batch if self.ms_per_batch > 0 else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "images_per_s": self.images_per_s}
+
+
+def measure_latency(
+    model: nn.Module,
+    example: torch.Tensor,
+    *,
+    warmup: int,
+    repeats: int,
+    execution: Execution = CPU_EXECUTION,
+) -> Latency:
+    """Median wall time of ``model(example)`` on ``execution``'s device and precision.
+
+    On a CPU it uses the current ``torch.get_num_threads()``: callers set it to match how trials
+    run. The median resists the outliers of a shared machine; CUDA calls are synchronised, or
+    the timing would be launch time.
+    """
+    if warmup < 0 or repeats < 1:
+        raise ValueError(f"need warmup >= 0 and repeats >= 1, got {warmup} and {repeats}")
+    x = execution.batch(example)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), execution.autocast():
+            for _ in range(warmup):
+                model(x)
+            timings = [_time_one_call(model, x) for _ in range(repeats)]
+    finally:
+        model.train(was_training)
+    on_cuda = x.device.type == "cuda"
+    return Latency(
+        device=x.device.type,
+        device_name=torch.cuda.get_device_name(x.device) if on_cuda else cpu_model_name(),
+        precision=execution.precision,
+        batch_size=int(x.shape[0]),
+        threads=None if on_cuda else torch.get_num_threads(),
+        ms_per_batch=statistics.median(timings) * 1e3,
+    )
+
+
+def _time_one_call(model: nn.Module, x: torch.Tensor) -> float:
+    _synchronize(x.device)
+    start = time.perf_counter()
+    model(x)
+    _synchronize(x.device)
+    return time.perf_counter() - start
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@functools.cache
+def cpu_model_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what ``platform`` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "cpu"
+
+
+def device_latencies(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    *,
+    execution: Execution,
+    warmup: int,
+    repeats: int,
+    throughput_batch_size: int = THROUGHPUT_BATCH_SIZE,
+) -> list[Latency]:
+    """Batch 1 and ``throughput_batch_size`` on ``execution``'s device and precision, for a
+    ``model`` already there (inputs are random: timing needs shapes, not values)."""
+    generator = torch.Generator().manual_seed(0)
+    return [
+        measure_latency(
+            model,
+            torch.randn((batch, *input_shape[1:]), generator=generator),
+            warmup=warmup,
+            repeats=repeats,
+            execution=execution,
+        )
+        for batch in (1, throughput_batch_size)
+    ]

@@ -1,0 +1,92 @@
+"""Fairness enforced: the training budget is metered, and the served model is the costed one."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
+from harness.testing import tiny_suite
+from harness.training_budget import BudgetMismatchError, TrainingMeter
+from harness.trial import TrialSpec, run_trial
+
+load_adapters()
+TINY_EPOCHS = 5  # tiny_suite's training.epochs
+TINY_TASKS = 3
+
+
+def _spec(strategy: str, framework: str) -> TrialSpec:
+    suite = tiny_suite()
+    return TrialSpec(suite_text=suite.text, strategy=strategy, framework=framework,
+                     backbone=suite.backbones[0], seed=1, label=f"{strategy}+{framework}",
+                     debug=True)  # fmt: skip
+
+
+# What each framework spends on the tiny suite, by hand from its documented procedure.
+EXPECTED_EPOCHS = {
+    "none": [{"model": 5}] * 3,
+    "kd": [{"teacher": 5, "student": 5}] * 3,
+    # task 1: sparsity stage + fine-tune of the pruned model (each the suite's budget)
+    "prepruning": [{"model": 10}, {"model": 5}, {"model": 5}],
+    # every task: the full model, then the pruned copy's fine-tune (epochs // 3 = 1)
+    "postpruning": [{"model": 5, "pruned_copy": 1}] * 3,
+}
+
+
+@pytest.mark.parametrize("framework", sorted(EXPECTED_EPOCHS))
+def test_each_model_trains_exactly_its_declared_budget(framework: str) -> None:
+    record = run_trial(_spec("lwf", framework))
+    assert record["status"] == "ok", record["error"]
+    budget = record["training_budget"]
+    assert budget["declared_epochs"] == EXPECTED_EPOCHS[framework]
+    spent = {(row["task"], row["role"]): row["epochs"] for row in budget["spent"]}
+    expected = {(t + 1, role): epochs for t, row in enumerate(EXPECTED_EPOCHS[framework])
+                for role, epochs in row.items()}  # fmt: skip
+    assert spent == expected
+    assert budget["total_samples"] == sum(row["samples"] for row in budget["spent"]) > 0
+    assert budget["total_optimizer_steps"] > 0
+
+
+def test_every_registered_framework_declares_its_budget() -> None:
+    assert set(FRAMEWORKS.names()) <= set(EXPECTED_EPOCHS), "add the new framework above"
+
+
+def test_training_more_than_declared_fails_the_trial(monkeypatch: pytest.MonkeyPatch) -> None:
+    framework = FRAMEWORKS.get("none")
+    monkeypatch.setattr(framework, "declared_epochs", lambda self, task_index: {"model": 4})
+    record = run_trial(_spec("finetune", "none"))
+    assert record["status"] == "failed"
+    assert record["error"]["type"] == "BudgetMismatchError"
+    assert "declared epochs {'model': 4} but trained {'model': 5}" in record["error"]["message"]
+
+
+def test_the_meter_names_the_task_and_the_roles() -> None:
+    meter = TrainingMeter()
+    meter.add_epoch("teacher")
+    meter.add_step("teacher", 16)
+    meter.task = 1
+    meter.add_epoch("model")
+    with pytest.raises(BudgetMismatchError, match="task 2"):
+        meter.check([{"teacher": 1}, {"model": 2}])
+    meter.check([{"teacher": 1, "student": 0}, {"model": 1}])  # 0-epoch roles may be absent
+    assert meter.to_record([{}, {}])["total_samples"] == 16
+
+
+def test_a_framework_serving_a_new_object_on_each_call_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    framework = FRAMEWORKS.get("none")
+    # a copy per call: evaluated one object, would be costed another
+    monkeypatch.setattr(framework, "inference_model", lambda self: copy.deepcopy(self.model))
+    record = run_trial(_spec("finetune", "none"))
+    assert record["status"] == "failed"
+    assert record["error"]["type"] == "ContractViolation"
+    assert "different module on a second call" in record["error"]["message"]
+
+
+def test_the_record_names_the_backbone_of_the_served_module() -> None:
+    assert STRATEGIES.get("lwf")
+    record = run_trial(_spec("lwf", "kd"))
+    assert record["method"]["backbone"] == "compact_cnn"
+    assert record["method"]["inference_backbone"] == "compact_cnn_small"  # the student serves
