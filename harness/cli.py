@@ -146,7 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 1 when this machine has a GPU and --device is not cpu, else 0)",
     )
     run.add_argument(
-        "--max-concurrent", type=int, help="trials at once, >= 1 (default: as CPUs allow)"
+        "--max-concurrent",
+        type=int,
+        help="trials at once, >= 1 (default on a local Ray: one per idle CPU, by the load "
+        "average; on a cluster: as its CPUs allow)",
     )
     run.add_argument(
         "--cpus-per-trial",
@@ -313,7 +316,7 @@ def _run_plan(args: argparse.Namespace, plan: Any) -> int:
     options = SchedulerOptions(
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
-        max_concurrent=args.max_concurrent,
+        max_concurrent=_max_concurrent(args, len(specs)),
         address=args.address,
         num_cpus=args.num_cpus,
     )
@@ -344,6 +347,26 @@ def _run_plan(args: argparse.Namespace, plan: Any) -> int:
         log.error("%d trial(s) failed:\n  %s", len(failures), "\n  ".join(failures))
         code = EXIT_TRIALS_FAILED
     return _build_site_after_run(args, code)
+
+
+def _max_concurrent(args: argparse.Namespace, trials: int) -> int | None:
+    """``--max-concurrent``; else, on a local Ray, one trial per idle CPU (see
+    ``harness.concurrency``); else (a cluster) as many as its CPUs allow."""
+    if args.max_concurrent or args.address or os.environ.get("RAY_ADDRESS"):
+        return args.max_concurrent
+    from harness.concurrency import default_max_concurrent, load_average
+
+    load = load_average()
+    at_once = default_max_concurrent(
+        cpus_per_trial=args.cpus_per_trial, load=load, num_cpus=args.num_cpus
+    )
+    log.info(
+        "up to %d trial(s) at once: one per idle CPU of %d (load average %s; "
+        "--max-concurrent N to choose)",
+        min(at_once, trials), args.num_cpus or os.cpu_count() or 1,
+        "unknown" if load is None else f"{load:.2f}",
+    )  # fmt: skip
+    return at_once
 
 
 def _error_text(record: dict[str, Any]) -> str:
