@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from harness.registry import Registry, UnknownNameError
@@ -240,6 +239,8 @@ def resnet34_cifar(
     coarser scale, for the layers after them, which were trained on their responses. A state
     dict that already has a 3x3 stem (a saved ``resnet34_cifar``) loads unchanged.
     """
+    import torchvision  # here: over a second of imports a trial without it does not pay
+
     model = torchvision.models.resnet34(weights=None)
     model.conv1 = _torchvision_init(
         nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
@@ -293,6 +294,8 @@ def resnet34(
     i.e. 3.67 GMACs, the figure torchvision lists): every pre-trained layer loads as is. For
     ``in_channels != 3`` the stem's kernels are adapted as timm's ``adapt_input_conv`` does.
     """
+    import torchvision  # here: over a second of imports a trial without it does not pay
+
     model = torchvision.models.resnet34(weights=None)
     if in_channels != 3:
         model.conv1 = _torchvision_init(
@@ -316,6 +319,8 @@ def mobilenet_v2(
     pre-trained. For ``in_channels != 3`` the first conv takes the new channel count; with
     pre-trained weights its kernels are adapted (summed for grey input) rather than discarded.
     """
+    import torchvision  # here: over a second of imports a trial without it does not pay
+
     model = torchvision.models.mobilenet_v2(weights=None)
     if in_channels != 3:
         _replace_mobilenet_input_conv(model, in_channels)
@@ -327,7 +332,7 @@ def mobilenet_v2(
     return _finish("mobilenet_v2", model, model.last_channel, weights, adapt)
 
 
-def _replace_mobilenet_input_conv(model: torchvision.models.MobileNetV2, in_channels: int) -> None:
+def _replace_mobilenet_input_conv(model: nn.Module, in_channels: int) -> None:
     old: nn.Conv2d = model.features[0][0]
     model.features[0][0] = _torchvision_init(
         nn.Conv2d(

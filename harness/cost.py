@@ -10,7 +10,6 @@ Units live in the names: FLOPs (2 per multiply-add) vs MACs (1 per multiply-add)
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from harness.flop_formulas import ptflops_hooks, torch_mapping
-from harness.latency import Latency, measure_latency
+from harness.latency import measure_latency
 from harness.model_size import parameter_stats
 from harness.op_coverage import OpRecorder, uncounted_ops
+from harness.record_schema import InferenceCost
 
 # ptflops' "aten" backend counts matmuls and convolutions at dispatch level, like torch's
 # counter: on compact_cnn (8x8, 28x28), resnet34_cifar and mobilenet_v2 (32x32) the two agree
@@ -31,37 +31,6 @@ from harness.op_coverage import OpRecorder, uncounted_ops
 # also counts BatchNorm, ReLU and pooling and reads 0.3% (ResNet-34) to 6.4% (MobileNetV2)
 # higher, a different convention from torch's counter and the paper's figures.
 PTFLOPS_BACKEND = "aten"
-
-
-@dataclass(frozen=True)
-class InferenceCost:
-    """Cost of one prediction at batch 1; units are part of every name."""
-
-    gflops_per_image: float  # primary: torch's counter, sees every aten op of the path
-    gflops_per_image_torch: float
-    gflops_per_image_ptflops: float  # 2 x ptflops MACs / 1e9, a cross-check
-    counter_disagreement_pct: float  # |torch - ptflops| / torch, in percent
-    uncounted_ops: tuple[str, ...]  # ops that compute without a FLOP formula (op_coverage)
-    params_millions: float  # every weight, whatever its storage (model_size)
-    params_millions_without_head: float
-    nonzero_params_millions: float  # beside the dense count: zeros still cost dense FLOPs
-    sparsity_pct: float
-    param_bytes: int
-    param_dtypes: dict[str, int]  # dtype -> number of parameters stored in it
-    latency_ms_b1: float  # on the CPU, at batch 1 (latencies[0])
-    latency_threads: int
-    latencies: tuple[Latency, ...]  # CPU batch 1 first, then any GPU measurements
-    input_shape: tuple[int, ...]  # with the batch dimension, which is 1
-
-    def with_latencies(self, extra: Sequence[Latency]) -> InferenceCost:
-        return dataclasses.replace(self, latencies=(*self.latencies, *extra))
-
-    def to_dict(self) -> dict[str, object]:
-        record = dataclasses.asdict(self)
-        record["uncounted_ops"] = list(self.uncounted_ops)
-        record["latencies"] = [latency.to_dict() for latency in self.latencies]
-        record["input_shape"] = list(self.input_shape)
-        return record
 
 
 @dataclass(frozen=True)

@@ -12,34 +12,17 @@ import functools
 import platform
 import statistics
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from harness.execution import CPU_EXECUTION, Execution
+from harness.record_schema import Latency
 
 # Our choice: large enough to fill a GPU with the paper's small students, small enough for
 # 224x224 teachers to fit in memory.
 THROUGHPUT_BATCH_SIZE = 256
-
-
-@dataclass(frozen=True)
-class Latency:
-    device: str  # "cpu" or "cuda"
-    device_name: str  # the CPU model or GPU name
-    precision: str  # "fp32" or "bf16" (autocast, fp32 weights)
-    batch_size: int
-    threads: int | None  # torch's intra-op threads on a CPU; None on a GPU
-    ms_per_batch: float  # median over the repeats
-
-    @property
-    def images_per_s(self) -> float:
-        return 1e3 * self.batch_size / self.ms_per_batch if self.ms_per_batch > 0 else 0.0
-
-    def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "images_per_s": self.images_per_s}
 
 
 def measure_latency(

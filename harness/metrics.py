@@ -11,14 +11,7 @@ from collections.abc import Sequence
 
 Matrix = Sequence[Sequence[float | None]]
 
-METRIC_NAMES = (
-    "final_acc_pct",  # ACC: accuracy over all classes after the last task
-    "avg_incremental_acc_pct",  # mean over tasks of the accuracy on all classes seen so far
-    "bwt_pct",  # backward transfer (Lopez-Paz & Ranzato, 2017); negative = forgetting
-    "avg_forgetting_pct",  # mean drop from each old task's best accuracy (Chaudhry et al., 2018)
-    "final_task_aware_acc_pct",  # diagnostic only: argmax restricted to each task's classes
-    "avg_incremental_task_aware_acc_pct",  # diagnostic only
-)
+# What each metric means and its valid range: harness.record_schema.METRICS.
 
 
 def accuracy_on_seen(acc: Matrix, test_counts: Sequence[int]) -> list[float]:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch_pruning as tp
 from torch import nn
 
 from harness.cost import count_flops_torch, count_parameters
@@ -121,6 +120,8 @@ def prune_channels(
     if model.head.fc is None:
         raise ValueError("the model has no classes yet: call add_classes() before pruning")
     params_before, flops_before, channels_before = _measure(model, example_inputs)
+    import torch_pruning as tp  # here: it imports timm, a cost for trials that never prune
+
     with _keeping_train_flags(model):  # torch-pruning's tracing leaves the model in eval mode
         pruner = tp.pruner.BasePruner(
             model,
@@ -191,6 +192,8 @@ class _GuardedBNScaleImportance:
 
     def __init__(self, max_layer_ratio: float) -> None:
         self.max_layer_ratio = max_layer_ratio
+        import torch_pruning as tp
+
         self._bn_scale = tp.importance.BNScaleImportance(normalizer=None)
 
     def __call__(self, group: Any) -> torch.Tensor | None:

@@ -19,19 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.metrics import METRIC_NAMES, compute_metrics
+from harness.metrics import compute_metrics
+from harness.record_schema import (
+    COUNTER_TOLERANCE_PCT,
+    METHOD_KEYS,
+    METRIC_NAMES,
+    REQUIRED_KEYS,
+    SCHEMA_VERSION,
+    STATUSES,
+    SUITE_KEYS,
+    InferenceCost,
+    TrainingBudget,
+    is_number,
+)
 
-SCHEMA_VERSION = 2  # 2: inference_cost gained op coverage, model size, sparsity, latencies
-STATUSES = ("ok", "failed")
-REQUIRED_KEYS = ("schema_version", "run_id", "status", "debug", "created_utc", "suite", "method",
-                 "seed", "results", "inference_cost", "timing", "provenance", "error")  # fmt: skip
-COST_KEYS = ("gflops_per_image", "gflops_per_image_ptflops", "gflops_per_image_torch",
-             "counter_disagreement_pct", "params_millions", "params_millions_without_head",
-             "nonzero_params_millions", "sparsity_pct", "param_bytes",
-             "latency_ms_b1")  # fmt: skip
-LATENCY_DEVICES = ("cpu", "cuda")
-# Beyond this the torch and ptflops counts disagree about the model (harness.cost records both).
-COUNTER_TOLERANCE_PCT = 1.0
 METRIC_TOLERANCE = 1e-6
 
 
@@ -207,7 +208,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return is_number(value)
 
 
 def validate_record(record: Any) -> list[str]:
@@ -233,10 +234,10 @@ def validate_record(record: Any) -> list[str]:
         problems.append(f"debug={record['debug']!r} must be true or false")
     if not isinstance(record["suite"], dict) or not isinstance(record["method"], dict):
         return [*problems, "suite and method must be objects"]
-    for key in ("name", "version", "file_sha256", "class_order", "primary_metric"):
+    for key in SUITE_KEYS:
         if key not in record["suite"]:
             problems.append(f"suite.{key} is missing")
-    for key in ("label", "strategy", "framework", "backbone", "config", "config_sha256"):
+    for key in METHOD_KEYS:
         if key not in record["method"]:
             problems.append(f"method.{key} is missing")
     problems += _type_problems(record) + _timing_problems(record["timing"])
@@ -247,7 +248,12 @@ def validate_record(record: Any) -> list[str]:
         return problems
     if record["status"] != "ok":
         return problems
-    return problems + _validate_results(record) + _validate_cost(record) + _validate_budget(record)
+    return (
+        problems
+        + _validate_results(record)
+        + InferenceCost.problems(record["inference_cost"])
+        + TrainingBudget.problems(record.get("training_budget"))
+    )
 
 
 def _non_finite_numbers(value: Any, where: str = "record") -> Iterable[tuple[str, float]]:
@@ -358,78 +364,6 @@ def _shape(matrix: Any) -> str:
     return f"{len(matrix)} row(s) of " + ", ".join(
         str(len(row)) if isinstance(row, list) else type(row).__name__ for row in matrix
     )
-
-
-def _validate_cost(record: dict[str, Any]) -> list[str]:
-    cost = record["inference_cost"]
-    if not isinstance(cost, dict):
-        return ["inference_cost must be an object for an ok record"]
-    problems = []
-    for key in COST_KEYS:
-        value = cost.get(key)
-        if not _is_number(value) or value < 0:
-            problems.append(f"inference_cost.{key}={value!r} is not a finite number >= 0")
-    threads = cost.get("latency_threads", 1)
-    if not _is_int(threads) or threads < 1:
-        problems.append(f"inference_cost.latency_threads={threads!r} is not a positive integer")
-    if _is_number(cost.get("sparsity_pct")) and cost["sparsity_pct"] > 100:
-        problems.append(f"inference_cost.sparsity_pct={cost['sparsity_pct']!r} exceeds 100")
-    ops = cost.get("uncounted_ops")
-    if not isinstance(ops, list) or not all(isinstance(op, str) and op for op in ops):
-        problems.append(f"inference_cost.uncounted_ops={ops!r} is not a list of op names")
-    dtypes = cost.get("param_dtypes")
-    if not isinstance(dtypes, dict) or not all(
-        isinstance(k, str) and _is_int(v) and v >= 0 for k, v in dtypes.items()
-    ):
-        problems.append(f"inference_cost.param_dtypes={dtypes!r} is not {{dtype: count}}")
-    return problems + _validate_latencies(cost.get("latencies"))
-
-
-def _validate_budget(record: dict[str, Any]) -> list[str]:
-    """An ok record says what its models trained (``harness.training_budget``)."""
-    budget = record.get("training_budget")
-    if not isinstance(budget, dict):
-        return [f"training_budget={budget!r} must be an object for an ok record"]
-    problems = []
-    for key in ("total_optimizer_steps", "total_samples"):
-        if not _is_int(budget.get(key)) or budget[key] < 0:
-            problems.append(f"training_budget.{key}={budget.get(key)!r} is not an integer >= 0")
-    spent = budget.get("spent")
-    if not isinstance(spent, list) or not all(isinstance(row, dict) for row in spent):
-        problems.append("training_budget.spent must be a list of objects")
-    elif (
-        _is_int(budget.get("total_samples"))
-        and sum(row.get("samples", 0) for row in spent if _is_int(row.get("samples", 0)))
-        != budget["total_samples"]
-    ):
-        problems.append("training_budget.total_samples is not the sum of spent samples")
-    return problems
-
-
-def _validate_latencies(latencies: Any) -> list[str]:
-    where = "inference_cost.latencies"
-    if not isinstance(latencies, list) or not latencies:
-        return [f"{where}={latencies!r} is not a non-empty list (CPU batch 1 comes first)"]
-    problems = []
-    for i, item in enumerate(latencies):
-        if not isinstance(item, dict):
-            problems.append(f"{where}[{i}] is not an object")
-            continue
-        if item.get("device") not in LATENCY_DEVICES:
-            problems.append(f"{where}[{i}].device={item.get('device')!r} is not one of "
-                            f"{', '.join(LATENCY_DEVICES)}")  # fmt: skip
-        for key in ("device_name", "precision"):
-            if not isinstance(item.get(key), str) or not item.get(key):
-                problems.append(f"{where}[{i}].{key}={item.get(key)!r} is not a name")
-        if not _is_int(item.get("batch_size")) or item["batch_size"] < 1:
-            problems.append(f"{where}[{i}].batch_size={item.get('batch_size')!r} is not >= 1")
-        threads = item.get("threads")
-        if threads is not None and (not _is_int(threads) or threads < 1):
-            problems.append(f"{where}[{i}].threads={threads!r} is not a positive integer")
-        for key in ("ms_per_batch", "images_per_s"):
-            if not _is_number(item.get(key)) or item[key] < 0:
-                problems.append(f"{where}[{i}].{key}={item.get(key)!r} is not a number >= 0")
-    return problems
 
 
 def _safe(part: Any) -> str:

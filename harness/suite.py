@@ -18,7 +18,7 @@ import yaml
 
 from harness.augment import Augmentation, AugmentationError, parse_augmentation
 from harness.config import ConfigError, check_range, resolve_config
-from harness.metrics import METRIC_NAMES
+from harness.record_schema import METRIC_NAMES
 from harness.registry import UnknownNameError, did_you_mean
 from harness.training import TrainingConfig
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+
+from harness.record_schema import SpentTraining, TrainingBudget
 
 DEFAULT_ROLE = "model"
 
@@ -62,15 +63,10 @@ class TrainingMeter:
                     f"{got}; declare every training stage in Framework.declared_epochs"
                 )
 
-    def to_record(self, declared: list[dict[str, int]]) -> dict[str, Any]:
-        per_task = [
-            {"task": task + 1, "role": role, "epochs": e.epochs,
-             "optimizer_steps": e.optimizer_steps, "samples": e.samples}
+    def to_record(self, declared: list[dict[str, int]]) -> TrainingBudget:
+        """The record's ``training_budget``: tasks 1-based, as the record counts them."""
+        spent = tuple(
+            SpentTraining(task + 1, role, e.epochs, e.optimizer_steps, e.samples)
             for (task, role), e in sorted(self.spent.items())
-        ]  # fmt: skip
-        return {
-            "declared_epochs": declared,
-            "spent": per_task,
-            "total_optimizer_steps": sum(e.optimizer_steps for e in self.spent.values()),
-            "total_samples": sum(e.samples for e in self.spent.values()),
-        }
+        )
+        return TrainingBudget(declared_epochs=declared, spent=spent)

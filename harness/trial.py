@@ -41,7 +41,7 @@ from harness.metrics import compute_metrics
 from harness.pixels import with_pixel_normalization
 from harness.protocol import TaskEvent, run_protocol
 from harness.provenance import adapter_origin, environment
-from harness.record import SCHEMA_VERSION
+from harness.record_schema import Results, TrialRecord
 from harness.suite import Suite, class_order_sha256, parse_suite
 from harness.suite_stream import stream_for_suite
 from harness.training import Trainer, TrainingConfig
@@ -227,28 +227,40 @@ def _run(
         cost = cost.with_latencies(
             device_latencies(served, (1, *suite.input_shape), execution=execution, **repeats)
         )
-    results = asdict(outcome)
-    timing = {
-        "task_wall_time_s": results.pop("task_wall_time_s"),
-        "trial_wall_time_s": time.perf_counter() - started,
-    }
-    results["metrics"] = compute_metrics(
-        outcome.acc_matrix_pct, outcome.task_aware_acc_matrix_pct, outcome.test_samples_per_task
+    results = Results(
+        acc_matrix_pct=outcome.acc_matrix_pct,
+        task_aware_acc_matrix_pct=outcome.task_aware_acc_matrix_pct,
+        test_samples_per_task=outcome.test_samples_per_task,
+        metrics=compute_metrics(
+            outcome.acc_matrix_pct,
+            outcome.task_aware_acc_matrix_pct,
+            outcome.test_samples_per_task,
+        ),
     )
-    record = _record_header(spec, resolved, status="ok")
-    record["suite"]["split_sha256"] = stream.split_sha256
-    record.update(results=results, inference_cost=cost.to_dict(), timing=timing, error=None)
-    record["framework_report"] = learner.report()
-    # method.backbone is the trial's (teacher's) backbone; this one serves, and is costed:
-    # read from the served module itself.
-    record["method"]["inference_backbone"] = "+".join(backbone_names(served)) or "unknown"
-    record["training_budget"] = meter.to_record(declared)
-    # Every backbone built, with the weights it started from (file and sha256) or null.
-    record["method"]["weights"] = loaded_weights
-    record["suite"]["train_augmentation"] = suite.augmentation.describe()
-    record["execution"] = execution.describe()
-    record["provenance"]["device"] = record["execution"]["device_name"]  # where it really ran
-    return record
+    executed = execution.describe()
+    header = _record_header(spec, resolved, status="ok", device=executed["device_name"])
+    header["suite"].update(
+        split_sha256=stream.split_sha256, train_augmentation=suite.augmentation.describe()
+    )
+    header["method"].update(
+        # method.backbone is the trial's (teacher's) backbone; this one serves, and is
+        # costed: read from the served module itself.
+        inference_backbone="+".join(backbone_names(served)) or "unknown",
+        # Every backbone built, with the weights it started from (file and sha256) or null.
+        weights=loaded_weights,
+    )
+    return TrialRecord(
+        **header,
+        results=results,
+        inference_cost=cost,
+        training_budget=meter.to_record(declared),
+        timing={
+            "task_wall_time_s": outcome.task_wall_time_s,
+            "trial_wall_time_s": time.perf_counter() - started,
+        },
+        framework_report=learner.report(),
+        execution=executed,
+    ).to_json()
 
 
 def _on_cpu(model: nn.Module) -> nn.Module:
@@ -335,7 +347,7 @@ def failure_record(
     It carries the trial's own run id (the spec is resolved here if need be), so the next
     successful run of the trial finds and replaces it. ``device`` is the device resolved for
     the trial, if the caller knows it (never a guess from the machine this runs on)."""
-    record = _record_header(spec, resolved or _try_resolve(spec), status="failed", device=device)
+    header = _record_header(spec, resolved or _try_resolve(spec), status="failed", device=device)
     if isinstance(error, BaseException):
         details = {
             "type": type(error).__name__,
@@ -344,26 +356,20 @@ def failure_record(
         }
     else:
         details = {"type": "TrialError", "message": error, "traceback": None}
-    record.update(
-        results=None,
-        inference_cost=None,
-        timing={"task_wall_time_s": [], "trial_wall_time_s": seconds},
-        error=details,
-    )
-    return record
+    timing = {"task_wall_time_s": [], "trial_wall_time_s": seconds}
+    return TrialRecord(**header, timing=timing, error=details).to_json()
 
 
 def _record_header(
     spec: TrialSpec, resolved: ResolvedTrial | None, *, status: str, device: str = DEVICE_UNKNOWN
-) -> dict:
-    """The record's fields common to ok and failed trials. ``device``: where the trial ran
+) -> dict[str, Any]:
+    """``TrialRecord`` fields common to ok and failed trials. ``device``: where the trial ran
     (an ok record's comes from its execution)."""
     suite = resolved.suite if resolved else _try_parse(spec.suite_text)
     order = list(suite.class_orders[spec.order_index]) if suite else []
     strategy_cls = STRATEGIES.get(spec.strategy) if spec.strategy in STRATEGIES else None
     framework_cls = FRAMEWORKS.get(spec.framework) if spec.framework in FRAMEWORKS else None
     return {
-        "schema_version": SCHEMA_VERSION,
         "run_id": resolved.run_id if resolved else UNRESOLVED_RUN_ID + _sha256(asdict(spec))[:16],
         "status": status,
         "debug": spec.debug,

@@ -25,13 +25,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import torch
-from torchvision.models import MobileNet_V2_Weights, ResNet34_Weights, WeightsEnum
 
 from harness.timm_backbones import TIMM_PREFIX, timm_model_name
+
+if TYPE_CHECKING:  # annotations only: torchvision is imported where its weights are resolved
+    from torchvision.models import WeightsEnum
 
 TORCHVISION_PREFIX = "torchvision:"
 # timm's files on the Hugging Face hub, in the order timm itself tries them.
@@ -44,18 +46,28 @@ HUB_HASH_PATTERN = re.compile(r"-([0-9a-f]{8,})\.[^.-]+$")
 
 @dataclass(frozen=True)
 class TorchvisionWeights:
-    """The torchvision weights enum of a backbone and the builder that downloads them."""
+    """The torchvision weights enum of a backbone and the builder that downloads them.
 
-    enum: type[WeightsEnum]
+    Named, not imported: importing torchvision costs a trial process over a second (it pulls
+    in torch._dynamo), which runs on suites that never touch its models.
+    """
+
+    enum_name: str  # a class of torchvision.models, e.g. ResNet34_Weights
     builder: str  # a function of torchvision.models, for the fetch command
+
+    @property
+    def enum(self) -> type[WeightsEnum]:
+        import torchvision.models
+
+        return getattr(torchvision.models, self.enum_name)
 
 
 # Backbones (as registered in harness.backbones) whose architecture matches a torchvision
 # model closely enough to start from its weights; a new such backbone adds a row.
 TORCHVISION_WEIGHTS: dict[str, TorchvisionWeights] = {
-    "resnet34": TorchvisionWeights(ResNet34_Weights, "resnet34"),
-    "resnet34_cifar": TorchvisionWeights(ResNet34_Weights, "resnet34"),
-    "mobilenet_v2": TorchvisionWeights(MobileNet_V2_Weights, "mobilenet_v2"),
+    "resnet34": TorchvisionWeights("ResNet34_Weights", "resnet34"),
+    "resnet34_cifar": TorchvisionWeights("ResNet34_Weights", "resnet34"),
+    "mobilenet_v2": TorchvisionWeights("MobileNet_V2_Weights", "mobilenet_v2"),
 }
 
 

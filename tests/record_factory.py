@@ -16,7 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.record import SCHEMA_VERSION
+from harness.record_schema import (
+    InferenceCost,
+    Latency,
+    Results,
+    SpentTraining,
+    TrainingBudget,
+    TrialRecord,
+)
 
 Matrix = list[list[float | None]]
 
@@ -108,13 +115,12 @@ def make_record(
     class_order = list(range(2 * len(acc)))
     spec = [suite, suite_version, label, backbone, config, seed, order_index]
     ok = status == "ok"
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": _sha256(spec)[:12],
-        "status": status,
-        "debug": debug,
-        "created_utc": created_utc,
-        "suite": {
+    record = TrialRecord(
+        run_id=_sha256(spec)[:12],
+        status=status,
+        debug=debug,
+        created_utc=created_utc,
+        suite={
             "name": suite,
             "version": suite_version,
             "file_sha256": _sha256([suite, suite_version]),
@@ -125,7 +131,7 @@ def make_record(
             "classes_per_task": 2,
             "primary_metric": primary_metric,
         },
-        "method": {
+        method={
             "label": label,
             "strategy": strategy or label,
             "framework": framework,
@@ -134,32 +140,23 @@ def make_record(
             "config_sha256": _sha256(config),
             "reference": reference,
         },
-        "seed": seed,
-        "results": _results_block(acc, task_aware_acc, samples, metrics) if ok else None,
-        "inference_cost": _cost_block(gflops, params_millions, latency_ms) if ok else None,
-        "timing": {"task_wall_time_s": [1.0] * len(acc), "trial_wall_time_s": 1.0 * len(acc)},
-        "provenance": {
+        seed=seed,
+        results=_results_block(acc, task_aware_acc, samples, metrics) if ok else None,
+        inference_cost=_cost_block(gflops, params_millions, latency_ms) if ok else None,
+        training_budget=_budget_block(len(acc)) if ok else None,
+        timing={"task_wall_time_s": [1.0] * len(acc), "trial_wall_time_s": 1.0 * len(acc)},
+        provenance={
             "git_commit": "0" * 40,
             "git_dirty": False,
             "python": "3.11.7",
             "packages": {"torch": "2.14.1"},
             "device": "cpu",
         },
-        "error": None if ok else {"type": "RuntimeError", "message": "boom", "traceback": "..."},
-    }
-    if framework_report is not None:
-        record["framework_report"] = framework_report
+        error=None if ok else {"type": "RuntimeError", "message": "boom", "traceback": "..."},
+        framework_report=framework_report,
+    ).to_json()
     if ok:
         record["inference_cost"].update(newer_cost)
-        record["training_budget"] = {
-            "declared_epochs": [{"model": 1}] * len(acc),
-            "spent": [
-                {"task": t + 1, "role": "model", "epochs": 1, "optimizer_steps": 2, "samples": 64}
-                for t in range(len(acc))
-            ],  # fmt: skip
-            "total_optimizer_steps": 2 * len(acc),
-            "total_samples": 64 * len(acc),
-        }
     return record
 
 
@@ -177,47 +174,44 @@ def latency(
     threads: int | None = 1,
 ) -> dict[str, Any]:
     """One entry of ``inference_cost.latencies``; images per second follow from the time."""
-    return {
-        "device": device,
-        "device_name": device_name,
-        "precision": precision,
-        "batch_size": batch_size,
-        "threads": threads,
-        "ms_per_batch": ms_per_batch,
-        "images_per_s": batch_size * 1000.0 / ms_per_batch,
-    }
+    return Latency(device, device_name, precision, batch_size, threads, ms_per_batch).to_json()
 
 
 def _results_block(
     acc: Matrix, task_aware: Matrix, samples: list[int], metrics: dict[str, float] | None
-) -> dict[str, Any]:
-    return {
-        "acc_matrix_pct": acc,
-        "task_aware_acc_matrix_pct": task_aware,
-        "test_samples_per_task": samples,
-        "metrics": metrics if metrics is not None else _metrics_block(acc, task_aware, samples),
-    }
+) -> Results:
+    return Results(
+        acc_matrix_pct=acc,
+        task_aware_acc_matrix_pct=task_aware,
+        test_samples_per_task=samples,
+        metrics=metrics if metrics is not None else _metrics_block(acc, task_aware, samples),
+    )
 
 
-def _cost_block(gflops: float, params_millions: float, latency_ms: float) -> dict[str, Any]:
-    return {
-        "gflops_per_image": gflops,
-        "gflops_per_image_ptflops": gflops,
-        "gflops_per_image_torch": gflops,
-        "params_millions": params_millions,
-        "params_millions_without_head": params_millions * 0.9,
-        "latency_ms_b1": latency_ms,
-        "latency_threads": 1,
-        "input_shape": [1, 1, 8, 8],
-        # schema 2: every field the writer fills, with the values of a dense fp32 model
-        "counter_disagreement_pct": 0.0,
-        "uncounted_ops": [],
-        "nonzero_params_millions": params_millions,
-        "sparsity_pct": 0.0,
-        "param_bytes": round(params_millions * 4e6),
-        "param_dtypes": {"float32": round(params_millions * 1e6)},
-        "latencies": [latency(latency_ms)],
-    }
+def _cost_block(gflops: float, params_millions: float, latency_ms: float) -> InferenceCost:
+    """The cost of a dense fp32 model, every figure the writer fills."""
+    return InferenceCost(
+        gflops_per_image=gflops,
+        gflops_per_image_torch=gflops,
+        gflops_per_image_ptflops=gflops,
+        counter_disagreement_pct=0.0,
+        uncounted_ops=(),
+        params_millions=params_millions,
+        params_millions_without_head=params_millions * 0.9,
+        nonzero_params_millions=params_millions,
+        sparsity_pct=0.0,
+        param_bytes=round(params_millions * 4e6),
+        param_dtypes={"float32": round(params_millions * 1e6)},
+        latency_ms_b1=latency_ms,
+        latency_threads=1,
+        latencies=(Latency("cpu", "cpu", "fp32", 1, 1, latency_ms),),
+        input_shape=(1, 1, 8, 8),
+    )
+
+
+def _budget_block(tasks: int) -> TrainingBudget:
+    spent = tuple(SpentTraining(t + 1, "model", 1, 2, 64) for t in range(tasks))
+    return TrainingBudget(declared_epochs=[{"model": 1}] * tasks, spent=spent)
 
 
 def write_records(records: list[dict[str, Any]], results_dir: Path) -> list[Path]:

@@ -198,7 +198,7 @@ def test_latency_rejects_nonsense_repeats() -> None:
 
 
 def test_record_keys_carry_units(resnet34_cost: InferenceCost) -> None:
-    record = resnet34_cost.to_dict()
+    record = resnet34_cost.to_json()
     assert set(record) == {
         "gflops_per_image",
         "gflops_per_image_ptflops",

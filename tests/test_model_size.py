@@ -51,10 +51,10 @@ def test_int8_quantized_linears_keep_their_macs_and_parameters() -> None:
 
 
 def test_a_quantized_model_is_not_cheaper_in_flops_or_parameters() -> None:
-    dense = measure_inference_cost(_mlp(), (1, 512), latency_repeats=1).to_dict()
+    dense = measure_inference_cost(_mlp(), (1, 512), latency_repeats=1).to_json()
     quantized = measure_inference_cost(
         _dynamically_quantized(_mlp()), (1, 512), latency_repeats=1
-    ).to_dict()
+    ).to_json()
     assert why_not_cheaper(dense, quantized) is not None
     assert quantized["param_bytes"] < dense["param_bytes"] / 3
 
@@ -77,10 +77,10 @@ def test_magnitude_pruning_records_sparsity_beside_the_dense_figures(made_perman
 
 
 def test_why_a_sparse_model_is_not_cheaper_is_explained() -> None:
-    dense = measure_inference_cost(_mlp(), (1, 512), latency_repeats=1).to_dict()
+    dense = measure_inference_cost(_mlp(), (1, 512), latency_repeats=1).to_json()
     model = _mlp()
     prune.l1_unstructured(model[2], name="weight", amount=0.9)
-    sparse = measure_inference_cost(model, (1, 512), latency_repeats=1).to_dict()
+    sparse = measure_inference_cost(model, (1, 512), latency_repeats=1).to_json()
     reason = why_not_cheaper(dense, sparse)
     assert reason is not None
     assert "unstructured sparsity" in reason and "dense kernels" in reason

@@ -40,7 +40,7 @@ def test_an_op_without_a_formula_is_listed_not_silently_free() -> None:
     assert counted.uncounted_ops == ("aten._fft_r2c.default",)
     assert counted.flops == 2 * 16 * 4  # the linear layer alone
     cost = measure_inference_cost(_SpectralMixer(), (1, 2, 16), latency_repeats=1)
-    assert cost.to_dict()["uncounted_ops"] == ["aten._fft_r2c.default"]
+    assert cost.to_json()["uncounted_ops"] == ["aten._fft_r2c.default"]
 
 
 def test_every_allow_listed_op_has_a_reason_and_no_formula() -> None:

@@ -50,3 +50,21 @@ def test_the_digits_are_scikit_learns_bit_for_bit() -> None:
     np.testing.assert_array_equal(ours.train_x, (theirs.images / 16.0).astype(np.float32)[:, None])
     np.testing.assert_array_equal(ours.train_y, theirs.target)
     assert ours.class_names == tuple(str(n) for n in theirs.target_names)
+
+
+def test_a_trial_process_imports_model_libraries_only_when_a_trial_needs_them() -> None:
+    """A Ray worker imports the trial code and every adapter before its first trial; the model
+    libraries (torchvision pulls in torch._dynamo, torch-pruning pulls in timm, ptflops) cost
+    it about two CPU-seconds, paid only by trials that build, prune or cost such models."""
+    code = """
+import json, sys
+import harness.trial
+from harness.adapters import load_adapters
+load_adapters()
+print(json.dumps([m for m in ("torchvision", "torch_pruning", "timm", "ptflops",
+                              "torch._dynamo") if m in sys.modules]))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -70,7 +70,7 @@ def test_the_meter_names_the_task_and_the_roles() -> None:
     with pytest.raises(BudgetMismatchError, match="task 2"):
         meter.check([{"teacher": 1}, {"model": 2}])
     meter.check([{"teacher": 1, "student": 0}, {"model": 1}])  # 0-epoch roles may be absent
-    assert meter.to_record([{}, {}])["total_samples"] == 16
+    assert meter.to_record([{}, {}]).total_samples == 16
 
 
 def test_a_framework_serving_a_new_object_on_each_call_is_refused(

@@ -69,7 +69,11 @@ def fake_torchvision_weights(
         f"Fake_{builder}_Weights",
         {"IMAGENET1K_V1": Weights(url=url, transforms=None, meta={})},
     )
-    table = {**weights_module.TORCHVISION_WEIGHTS, backbone: TorchvisionWeights(enum, builder)}
+    monkeypatch.setattr(torchvision.models, enum.__name__, enum, raising=False)
+    table = {
+        **weights_module.TORCHVISION_WEIGHTS,
+        backbone: TorchvisionWeights(enum.__name__, builder),
+    }
     monkeypatch.setattr(weights_module, "TORCHVISION_WEIGHTS", table)
     cached = hub_cache_path(url)
     cached.parent.mkdir(parents=True, exist_ok=True)

@@ -26,49 +26,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness import record_schema as schema
+from harness.record_schema import ACCURACY_METRICS, METRIC_NAMES
+
 logger = logging.getLogger(__name__)
 
-# Derived from the accuracy matrix by the harness; percent, so "_pct" is part of every name.
-METRICS: tuple[str, ...] = (
-    "final_acc_pct",
-    "avg_incremental_acc_pct",
-    "bwt_pct",
-    "avg_forgetting_pct",
-    "final_task_aware_acc_pct",
-    "avg_incremental_task_aware_acc_pct",
-)
-# The two accuracies a Pareto front may be drawn on (task-aware ones are diagnostics only).
-ACCURACY_METRICS: tuple[str, ...] = ("final_acc_pct", "avg_incremental_acc_pct")
-# Numeric inference-cost figures; latency_threads and input_shape describe the measurement
-# rather than the model, so they are not averaged. The last three are newer (model size in
-# bytes whatever the parameters' dtypes, and what unstructured sparsity leaves non-zero).
-COSTS: tuple[str, ...] = (
-    "gflops_per_image",
-    "gflops_per_image_ptflops",
-    "gflops_per_image_torch",
-    "params_millions",
-    "params_millions_without_head",
-    "latency_ms_b1",
-    "param_bytes",
-    "nonzero_params_millions",
-    "sparsity_pct",
-)
+# Metrics and costs, their names and valid ranges, come from the record's schema: a shown
+# figure outside its range (NaN, infinity, 1e6 %) is a broken record, which would rank first,
+# join the Pareto front or crash the plots. Costs here are the ones averaged over seeds.
+METRICS: tuple[str, ...] = METRIC_NAMES
+COSTS: tuple[str, ...] = tuple(q.name for q in schema.COSTS)
 VALUE_COLUMNS: tuple[str, ...] = METRICS + COSTS
-# The values a shown figure may take. Accuracies are percentages; BWT and forgetting are
-# differences of two of them; costs are non-negative. Anything else (NaN, infinity, 1e6 %) is a
-# broken record: shown, it would rank first, join the Pareto front or crash the plots.
-PERCENT = (0.0, 100.0)
-PERCENT_DIFFERENCE = (-100.0, 100.0)
-VALUE_RANGES: dict[str, tuple[float, float]] = {
-    "final_acc_pct": PERCENT,
-    "avg_incremental_acc_pct": PERCENT,
-    "bwt_pct": PERCENT_DIFFERENCE,
-    "avg_forgetting_pct": PERCENT_DIFFERENCE,
-    "final_task_aware_acc_pct": PERCENT,
-    "avg_incremental_task_aware_acc_pct": PERCENT,
-    **{name: (0.0, math.inf) for name in COSTS},
-    "sparsity_pct": PERCENT,
-}
+VALUE_RANGES: dict[str, tuple[float, float]] = schema.VALUE_RANGES
 # Fewer trials than this and an entry's mean is marked provisional.
 MIN_SEEDS = 3
 
@@ -94,7 +63,7 @@ SUMMARY_CHECK_COLUMNS: tuple[str, ...] = (
     "gflops_in_doubt",
 )
 # |torch count - ptflops count| / torch count x 100 above this and an entry's GFLOPs are flagged.
-COUNTER_DISAGREEMENT_LIMIT_PCT = 1.0
+COUNTER_DISAGREEMENT_LIMIT_PCT = schema.COUNTER_TOLERANCE_PCT
 FRAME_COLUMNS: tuple[str, ...] = (
     GROUP_KEYS
     + GROUP_ATTRIBUTES
@@ -232,7 +201,7 @@ def _matrix_problem(matrix: Any) -> str:
         return "is not a list of rows"
     for i, row in enumerate(matrix):
         for j, value in enumerate(row):
-            problem = "" if value is None else _out_of_range(value, PERCENT)
+            problem = "" if value is None else _out_of_range(value, schema.PERCENT)
             if problem:
                 return f"[{i}][{j}] is {problem}"
     return ""
