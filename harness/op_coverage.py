@@ -30,6 +30,7 @@ _NORMALISATION = (
 )
 _POOLING = "pooling or reduction: one operation per input element"
 _SOFTMAX = "softmax: a few operations per score, as an activation"
+_QUANTIZE = "(de)quantisation: a scale, a shift and a rounding per activation"
 NEGLIGIBLE_OPS: dict[str, str] = {
     **dict.fromkeys(
         [
@@ -133,6 +134,10 @@ NEGLIGIBLE_OPS: dict[str, str] = {
         _POOLING,
     ),  # fmt: skip
     **dict.fromkeys(["aten::_softmax", "aten::_safe_softmax", "aten::_log_softmax"], _SOFTMAX),
+    **dict.fromkeys(
+        ["aten::quantize_per_tensor", "aten::quantize_per_channel", "aten::dequantize"],
+        _QUANTIZE,
+    ),
 }
 
 # Ops that move, copy, allocate or select values without arithmetic on them. Views (outputs

@@ -93,3 +93,26 @@ def test_shared_and_packed_weights_are_counted_once() -> None:
     linear = nn.Linear(8, 8)
     stats = parameter_stats(nn.Sequential(linear, linear))
     assert stats.total == 72 and stats.bytes == 288 and stats.nonzero == 72
+
+
+class _StaticInt8Conv(nn.Module):
+    """A statically quantized 3x3 conv (4 -> 8 channels), called as int8 models call it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        weight = torch.quantize_per_tensor(torch.randn(8, 4, 3, 3), 0.1, 0, torch.qint8)
+        self.packed = torch.ops.quantized.conv2d_prepack(weight, None, [1, 1], [1, 1], [1, 1], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        qx = torch.quantize_per_tensor(x, 0.1, 128, torch.quint8)
+        return torch.ops.quantized.conv2d(qx, self.packed, 0.2, 0).dequantize()
+
+
+def test_an_int8_convolution_costs_the_macs_of_its_float_twin() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cost = measure_inference_cost(_StaticInt8Conv(), (1, 4, 6, 6), latency_repeats=1)
+    assert cost.gflops_per_image * 1e9 == 2 * 6 * 6 * 8 * 4 * 9  # outputs x in x kernel
+    assert cost.gflops_per_image_ptflops == cost.gflops_per_image
+    assert cost.uncounted_ops == ()
