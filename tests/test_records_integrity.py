@@ -109,6 +109,20 @@ def test_validate_command_fails_on_a_nan_record(tmp_path, capsys) -> None:
     assert "nan.json" in capsys.readouterr().err
 
 
+def test_validate_command_names_uncounted_ops_and_disagreeing_counters(tmp_path, capsys) -> None:
+    flagged = make_record(seed=1, uncounted_ops=["aten._fft_r2c.default"])
+    apart = make_record(seed=2, counter_disagreement_pct=3.5)
+    clean = make_record(seed=3)
+    for record in (flagged, apart, clean):
+        (tmp_path / f"seed{record['seed']}-{record['run_id']}.json").write_text(json.dumps(record))
+    assert main(["validate", "--results", str(tmp_path)]) == 0  # valid, but in doubt
+    out = capsys.readouterr().out
+    assert "3 valid record(s)" in out
+    assert "lwf seed=1: ops without a FLOP formula ran in the served model: aten._fft_r2c" in out
+    assert "lwf seed=2: the FLOP counters disagree by 3.50%" in out
+    assert "seed=3" not in out
+
+
 @pytest.mark.parametrize(
     "field, name",
     [("suite", ".."), ("label", ".."), ("label", "."), ("label", ""), ("backbone", ".."),
