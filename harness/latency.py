@@ -42,7 +42,7 @@ def measure_latency(
     if warmup < 0 or repeats < 1:
         raise ValueError(f"need warmup >= 0 and repeats >= 1, got {warmup} and {repeats}")
     x = execution.batch(example)
-    was_training = model.training
+    modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
         with torch.inference_mode(), execution.autocast():
@@ -50,7 +50,8 @@ def measure_latency(
                 model(x)
             timings = [_time_one_call(model, x) for _ in range(repeats)]
     finally:
-        model.train(was_training)
+        for module, training in modes:  # each submodule's own flag (e.g. a frozen BN) back
+            module.training = training
     on_cuda = x.device.type == "cuda"
     return Latency(
         device=x.device.type,

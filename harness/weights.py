@@ -239,9 +239,9 @@ def _resolve_local(spec: str) -> ResolvedWeights:
     if not path.is_file():
         raise MissingWeightsError(
             f"weights file {path} does not exist. Pass the path of an existing state-dict file "
-            f"(.pt/.pth/.safetensors), '{TORCHVISION_PREFIX}<ENUM>' to read torchvision's "
-            f"weights from torch's hub cache, or '{TIMM_PREFIX}<tag>' for a timm backbone's "
-            "weights from the Hugging Face cache."
+            f"(.pt/.pth; .safetensors too for timm backbones), '{TORCHVISION_PREFIX}<ENUM>' "
+            f"to read torchvision's weights from torch's hub cache, or '{TIMM_PREFIX}<tag>' "
+            "for a timm backbone's weights from the Hugging Face cache."
         )
     return ResolvedWeights(source=spec, path=path, sha256=file_sha256(path))
 
