@@ -1,6 +1,8 @@
 """The contract, checked automatically for every registered strategy x framework (timm-style).
 
-A new adapter gets these tests for free: it runs on the tiny suite in about a second.
+A new adapter gets these tests for free: it runs on the tiny suite in about a second. Each
+trial runs once per session (``tests/contract_trials.py``, shared with the other test files)
+and once more for the determinism check.
 """
 
 from __future__ import annotations
@@ -11,54 +13,49 @@ import pytest
 
 from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.cost import why_not_cheaper
-from harness.protocol import evaluate
 from harness.record import validate_record
 from harness.stream import TestDataAccessError
-from harness.suite_stream import stream_for_suite
 from harness.testing import tiny_suite
-from harness.trial import TrialSpec, build_learner, resolve_trial, run_trial
+from harness.trial import run_trial
+from tests.contract_trials import contract_trial, tiny_record, tiny_spec
 
 load_adapters()
 COMBINATIONS = list(itertools.product(STRATEGIES.names(), FRAMEWORKS.names()))
-
-
-def _spec(strategy: str, framework: str, seed: int = 1) -> TrialSpec:
-    suite = tiny_suite()
-    return TrialSpec(
-        suite_text=suite.text,
-        strategy=strategy,
-        framework=framework,
-        backbone=suite.backbones[0],
-        seed=seed,
-        label=f"{strategy}+{framework}",
-        debug=True,
-    )
+COMPRESSING = [(s, f) for s, f in COMBINATIONS if FRAMEWORKS.get(f).compresses]
+# On the tiny suite finetune and LwF end at 100% new / 0% old whatever the seed, and iCaRL at
+# 100% everywhere; SS-IL's old-task accuracies move with the seed's batch order (seed 1: 95%
+# on task 1 at the end, seed 2: 62.5%), so its matrices show whether the seed reached training.
+SEED_SENSITIVE = "ssil"
 
 
 @pytest.mark.parametrize("strategy, framework", COMBINATIONS)
 def test_every_adapter_keeps_the_contract(strategy: str, framework: str) -> None:
-    """Right prediction shape after every task, memory within budget, test data untouched."""
-    resolved = resolve_trial(_spec(strategy, framework))
-    stream = stream_for_suite(resolved.suite)
-    learner, memory = build_learner(resolved)  # on the CPU
-    strategy_cls = STRATEGIES.get(strategy)
-    for task in stream.tasks:
-        with stream.test.sealed():  # any read of test data while learning raises
-            learner.learn(task)
-        model = learner.inference_model()
-        seen = stream.task_classes()[: task.info.index + 1]
-        acc, task_aware = evaluate(model, stream.test.read(), seen, batch_size=64)
-        assert len(acc) == len(task_aware) == task.info.index + 1
-        assert all(0.0 <= a <= 100.0 for a in acc + task_aware)
-        if not strategy_cls.unbounded_memory:
-            assert len(memory) <= resolved.suite.exemplar_budget
+    """Through the harness's own path (test data sealed while learning: a read fails the
+    trial): a prediction for every seen task after every task, memory within budget."""
+    trial = contract_trial(strategy, framework)
+    record = trial.record
+    assert record["status"] == "ok", record["error"]
+    num_tasks = record["suite"]["num_tasks"]
+    for matrix in ("acc_matrix_pct", "task_aware_acc_matrix_pct"):
+        rows = record["results"][matrix]
+        assert len(rows) == num_tasks
+        for i, row in enumerate(rows):
+            seen, unseen = row[: i + 1], row[i + 1 :]
+            assert all(a is not None and 0.0 <= a <= 100.0 for a in seen), (matrix, i, row)
+            assert unseen == [None] * (num_tasks - i - 1), (matrix, i, row)
+    assert len(trial.memory_after_task) == num_tasks
+    if STRATEGIES.get(strategy).unbounded_memory:
+        assert trial.memory_budget is None
+    else:
+        assert trial.memory_budget == tiny_suite().exemplar_budget
+        assert max(trial.memory_after_task) <= trial.memory_budget
 
 
 @pytest.mark.parametrize("strategy, framework", COMBINATIONS)
 def test_every_adapter_is_deterministic_and_writes_a_valid_record(strategy, framework) -> None:
-    first = run_trial(_spec(strategy, framework))
-    second = run_trial(_spec(strategy, framework))
+    first = tiny_record(strategy, framework)
     assert first["status"] == "ok", first["error"]
+    second = run_trial(tiny_spec(strategy, framework))  # the one rerun of this trial
     assert validate_record(first) == []
     assert first["results"]["acc_matrix_pct"] == second["results"]["acc_matrix_pct"]
     cost = first["inference_cost"]
@@ -72,21 +69,19 @@ def test_every_adapter_is_deterministic_and_writes_a_valid_record(strategy, fram
     assert {(row["task"], row["role"]): row["epochs"] for row in budget["spent"]} == declared
 
 
-@pytest.mark.parametrize("strategy, framework", COMBINATIONS)
+@pytest.mark.parametrize("strategy, framework", COMPRESSING)
 def test_compressing_frameworks_serve_a_cheaper_model(strategy, framework) -> None:
-    if not FRAMEWORKS.get(framework).compresses:
-        pytest.skip(f"framework {framework!r} does not compress")
-    plain = run_trial(_spec(strategy, "none"))["inference_cost"]
-    compressed = run_trial(_spec(strategy, framework))["inference_cost"]
+    plain = tiny_record(strategy, "none")["inference_cost"]
+    compressed = tiny_record(strategy, framework)["inference_cost"]
     problem = why_not_cheaper(plain, compressed)
     assert problem is None, problem
 
 
 def test_a_seed_changes_the_run() -> None:
-    a = run_trial(_spec("finetune", "none", seed=1))
-    b = run_trial(_spec("finetune", "none", seed=2))
+    a = tiny_record(SEED_SENSITIVE, "none", seed=1)
+    b = tiny_record(SEED_SENSITIVE, "none", seed=2)
     assert a["run_id"] != b["run_id"]
-    assert a["timing"] != b["timing"]
+    assert a["results"]["acc_matrix_pct"] != b["results"]["acc_matrix_pct"]
 
 
 def test_reading_test_data_while_learning_fails_the_trial(monkeypatch) -> None:
@@ -105,6 +100,6 @@ def test_reading_test_data_while_learning_fails_the_trial(monkeypatch) -> None:
     monkeypatch.setattr(
         finetune, "begin_task", lambda self, model, task: captured["stream"].test.read()
     )
-    record = run_trial(_spec("finetune", "none"))
+    record = run_trial(tiny_spec("finetune", "none"))
     assert record["status"] == "failed"
     assert record["error"]["type"] == TestDataAccessError.__name__

@@ -1,7 +1,10 @@
 """Faults through the real command line and Ray: nothing lost, nothing wrong, whatever happens.
 
 Each test runs ``python -m harness.cli`` (or a thin wrapper that injects one fault on the
-driver) in a subprocess with its own short ``RAY_TMPDIR``.
+driver) in a subprocess with its own short ``RAY_TMPDIR``. The ones where Ray runs trials take
+20-35 s each and are marked ``slow`` (``make test-all``, which CI runs); the default run
+keeps the checks that fail within seconds, and ``tests/test_cli.py``'s grid run goes through
+Ray by default.
 """
 
 from __future__ import annotations
@@ -155,6 +158,7 @@ FAULTY_DRIVER = textwrap.dedent("""\
 """)
 
 
+@pytest.mark.slow  # Ray runs trials: 20-35 s
 def test_records_that_cannot_be_saved_fail_only_their_trials(tmp_path, ray_tmp) -> None:
     suite = write_tiny_suite(tmp_path)
     seed3 = plan_trials(suite=str(suite), methods=["finetune"], seeds=[3], debug=True).specs[0]
@@ -249,6 +253,7 @@ def _wait_for(condition, process: subprocess.Popen, log: Path, timeout: float = 
         time.sleep(0.2)
 
 
+@pytest.mark.slow  # Ray runs trials: 20-35 s
 def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path, ray_tmp) -> None:
     process, suite = _start_slow_run(tmp_path, ray_tmp)
     log = tmp_path / "out.txt"
@@ -277,6 +282,7 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path, ray_tmp) 
     assert not any(ray_tmp.iterdir())  # the run's Ray session and Tune storage are gone
 
 
+@pytest.mark.slow  # Ray runs trials: 20-35 s
 def test_a_killed_worker_gives_a_failure_record_with_its_cause(tmp_path, ray_tmp) -> None:
     process, suite = _start_slow_run(tmp_path, ray_tmp)
     log = tmp_path / "out.txt"

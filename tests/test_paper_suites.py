@@ -3,7 +3,8 @@
 Missing data and missing weights stop a run in seconds with exit 2 and how to fix it; a
 debug run of ``cifar100-10split`` (at most one image per class and split) goes through Ray
 Tune with the suite's real teacher and student (KD, and pre-pruning of the ResNet-34), and
-the leaderboard leaves its records out.
+the leaderboard leaves its records out. That run takes about 50 s on 2 cores and is marked
+``slow`` (``make test-all``); the missing-data and missing-weights checks run by default.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def debug_run(workspace) -> tuple[Path, subprocess.CompletedProcess]:
     return folder, run
 
 
+@pytest.mark.slow  # the debug run: ~50 s through Ray on 2 cores
 def test_debug_run_of_cifar100_goes_through_ray_with_the_paper_models(debug_run) -> None:
     folder, run = debug_run
     assert run.returncode == 0, run.stdout + run.stderr
@@ -118,6 +120,7 @@ def test_debug_run_of_cifar100_goes_through_ray_with_the_paper_models(debug_run)
     assert 0.5 < pruned["inference_cost"]["gflops_per_image"] < 1.2
 
 
+@pytest.mark.slow  # the debug run: ~50 s through Ray on 2 cores
 def test_the_leaderboard_leaves_debug_records_out(debug_run) -> None:
     folder, run = debug_run
     assert (folder / "site" / "index.html").is_file()

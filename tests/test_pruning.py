@@ -9,8 +9,7 @@ from torch import nn
 from harness.backbones import create_backbone
 from harness.incremental_net import IncrementalNet
 from harness.pruning import bn_scale_l1, conv_channels, prune_channels
-from harness.testing import tiny_suite
-from harness.trial import TrialSpec, run_trial
+from tests.contract_trials import tiny_record
 
 RATIO = 0.4
 # A conv loses a fraction r of its inputs and outputs, so keeps (1 - r)^2 of its weights.
@@ -120,21 +119,8 @@ def test_resnet34_prunes_through_residual_connections() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_records() -> dict[str, dict]:
-    suite = tiny_suite()
-    return {
-        framework: run_trial(
-            TrialSpec(
-                suite_text=suite.text,
-                strategy="lwf",
-                framework=framework,
-                backbone="compact_cnn",
-                seed=1,
-                label=f"lwf+{framework}",
-                debug=True,
-            )
-        )
-        for framework in ("none", "prepruning", "postpruning")
-    }
+    return {framework: tiny_record("lwf", framework)
+            for framework in ("none", "prepruning", "postpruning")}  # fmt: skip
 
 
 @pytest.mark.parametrize("framework", ["prepruning", "postpruning"])

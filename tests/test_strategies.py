@@ -11,10 +11,9 @@ from harness.cost import count_flops_torch
 from harness.exemplars import ExemplarMemory
 from harness.incremental_net import ClassifierHead, IncrementalNet
 from harness.stream import Split, TaskData, TaskInfo
-from harness.testing import tiny_suite
-from harness.trial import TrialSpec, run_trial
 from methods.strategies.icarl import ICaRL, ICaRLConfig, NearestMeanClassifier, herding_order
 from methods.strategies.ssil import SSIL, SSILConfig, separated_softmax_loss, task_wise_kd
+from tests.contract_trials import tiny_record
 
 
 def _linear_net(features: int = 2, *, weight: torch.Tensor | None = None) -> IncrementalNet:
@@ -137,18 +136,7 @@ def test_sample_weights_give_the_configured_replay_fraction() -> None:
 
 
 def _final_old_task_accuracy(strategy: str, seed: int) -> float:
-    suite = tiny_suite()
-    record = run_trial(
-        TrialSpec(
-            suite_text=suite.text,
-            strategy=strategy,
-            framework="none",
-            backbone=suite.backbones[0],
-            seed=seed,
-            label=strategy,
-            debug=True,
-        )
-    )
+    record = tiny_record(strategy, "none", seed=seed)
     assert record["status"] == "ok", record["error"]
     final_row = record["results"]["acc_matrix_pct"][-1]
     return sum(final_row[:-1]) / len(final_row[:-1])

@@ -7,20 +7,13 @@ import copy
 import pytest
 
 from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
-from harness.testing import tiny_suite
 from harness.training_budget import BudgetMismatchError, TrainingMeter
-from harness.trial import TrialSpec, run_trial
+from harness.trial import run_trial
+from tests.contract_trials import tiny_record, tiny_spec
 
 load_adapters()
 TINY_EPOCHS = 5  # tiny_suite's training.epochs
 TINY_TASKS = 3
-
-
-def _spec(strategy: str, framework: str) -> TrialSpec:
-    suite = tiny_suite()
-    return TrialSpec(suite_text=suite.text, strategy=strategy, framework=framework,
-                     backbone=suite.backbones[0], seed=1, label=f"{strategy}+{framework}",
-                     debug=True)  # fmt: skip
 
 
 # What each framework spends on the tiny suite, by hand from its documented procedure.
@@ -36,7 +29,7 @@ EXPECTED_EPOCHS = {
 
 @pytest.mark.parametrize("framework", sorted(EXPECTED_EPOCHS))
 def test_each_model_trains_exactly_its_declared_budget(framework: str) -> None:
-    record = run_trial(_spec("lwf", framework))
+    record = tiny_record("lwf", framework)
     assert record["status"] == "ok", record["error"]
     budget = record["training_budget"]
     assert budget["declared_epochs"] == EXPECTED_EPOCHS[framework]
@@ -55,7 +48,7 @@ def test_every_registered_framework_declares_its_budget() -> None:
 def test_training_more_than_declared_fails_the_trial(monkeypatch: pytest.MonkeyPatch) -> None:
     framework = FRAMEWORKS.get("none")
     monkeypatch.setattr(framework, "declared_epochs", lambda self, task_index: {"model": 4})
-    record = run_trial(_spec("finetune", "none"))
+    record = run_trial(tiny_spec("finetune", "none"))
     assert record["status"] == "failed"
     assert record["error"]["type"] == "BudgetMismatchError"
     assert "declared epochs {'model': 4} but trained {'model': 5}" in record["error"]["message"]
@@ -79,7 +72,7 @@ def test_a_framework_serving_a_new_object_on_each_call_is_refused(
     framework = FRAMEWORKS.get("none")
     # a copy per call: evaluated one object, would be costed another
     monkeypatch.setattr(framework, "inference_model", lambda self: copy.deepcopy(self.model))
-    record = run_trial(_spec("finetune", "none"))
+    record = run_trial(tiny_spec("finetune", "none"))
     assert record["status"] == "failed"
     assert record["error"]["type"] == "ContractViolation"
     assert "different module on a second call" in record["error"]["message"]
@@ -87,6 +80,6 @@ def test_a_framework_serving_a_new_object_on_each_call_is_refused(
 
 def test_the_record_names_the_backbone_of_the_served_module() -> None:
     assert STRATEGIES.get("lwf")
-    record = run_trial(_spec("lwf", "kd"))
+    record = tiny_record("lwf", "kd")
     assert record["method"]["backbone"] == "compact_cnn"
     assert record["method"]["inference_backbone"] == "compact_cnn_small"  # the student serves
