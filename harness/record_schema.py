@@ -77,13 +77,20 @@ COSTS: tuple[Quantity, ...] = (
     Quantity("nonzero_params_millions", *NON_NEGATIVE, "weights that are not zero"),
     Quantity("sparsity_pct", *PERCENT, "share of zero weights"),
 )
+# Training compute the leaderboard shows beside the inference cost, from training_budget.
+TRAINING: tuple[Quantity, ...] = (
+    Quantity("training_samples_millions", *NON_NEGATIVE,
+             "samples seen by every model the method trained, all tasks (millions)"),
+)  # fmt: skip
 # A check on the FLOP figure rather than a cost: shown as a flag, not averaged.
 COUNTER_DISAGREEMENT = Quantity(
     "counter_disagreement_pct", *NON_NEGATIVE, "|torch - ptflops| / torch, in percent"
 )
 # Beyond this the two counters disagree about the model, not about conventions.
 COUNTER_TOLERANCE_PCT = 1.0
-VALUE_RANGES: dict[str, tuple[float, float]] = {q.name: (q.low, q.high) for q in METRICS + COSTS}
+VALUE_RANGES: dict[str, tuple[float, float]] = {
+    q.name: (q.low, q.high) for q in METRICS + COSTS + TRAINING
+}
 
 LATENCY_DEVICES = ("cpu", "cuda")
 SUITE_KEYS = ("name", "version", "file_sha256", "class_order", "primary_metric")
@@ -231,6 +238,12 @@ class TrainingBudget:
     @property
     def total_samples(self) -> int:
         return sum(s.samples for s in self.spent)
+
+    @staticmethod
+    def samples_millions(raw: Any) -> float | None:
+        """``training_samples_millions`` of a record's ``training_budget`` (None: absent)."""
+        total = raw.get("total_samples") if isinstance(raw, dict) else None
+        return total / 1e6 if _is_int(total) else None
 
     def to_json(self) -> dict[str, Any]:
         return {

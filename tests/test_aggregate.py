@@ -399,3 +399,14 @@ def test_a_missing_cost_is_allowed_and_counted() -> None:
     assert unusable_reason(records[1]) is None
     row = summarize(records_to_frame(records)).iloc[0]
     assert (row["seeds"], row["latency_ms_b1_count"], row["gflops_per_image_count"]) == (2, 1, 2)
+
+
+def test_training_compute_sits_beside_the_inference_cost() -> None:
+    metered = make_record(seed=1)  # the factory's budget: 64 samples per task, 2 tasks
+    older = make_record(seed=2)
+    del older["training_budget"]  # made before the budget was metered: not measured
+    frame = records_to_frame([metered, older]).set_index("seed")
+    assert frame.loc[1, "training_samples_millions"] == pytest.approx(128 / 1e6)
+    assert math.isnan(frame.loc[2, "training_samples_millions"])
+    summary = summarize(frame)
+    assert summary["training_samples_millions"].iloc[0] == pytest.approx(128 / 1e6)

@@ -36,7 +36,9 @@ logger = logging.getLogger(__name__)
 # join the Pareto front or crash the plots. Costs here are the ones averaged over seeds.
 METRICS: tuple[str, ...] = METRIC_NAMES
 COSTS: tuple[str, ...] = tuple(q.name for q in schema.COSTS)
-VALUE_COLUMNS: tuple[str, ...] = METRICS + COSTS
+# Training compute beside the inference cost (from the record's training_budget).
+TRAINING: tuple[str, ...] = tuple(q.name for q in schema.TRAINING)
+VALUE_COLUMNS: tuple[str, ...] = METRICS + COSTS + TRAINING
 VALUE_RANGES: dict[str, tuple[float, float]] = schema.VALUE_RANGES
 # Fewer trials than this and an entry's mean is marked provisional.
 MIN_SEEDS = 3
@@ -115,9 +117,10 @@ def unusable_reason(record: Mapping[str, Any]) -> str | None:
     cost = record.get("inference_cost") or {}
     if not isinstance(cost, Mapping):
         return "inference_cost is not an object"
+    training = _training_values(record)
     for name in VALUE_COLUMNS:
-        value = (results["metrics"] if name in METRICS else cost).get(name)
-        if value is None and name in COSTS:
+        value = (results["metrics"] if name in METRICS else {**cost, **training}).get(name)
+        if value is None and name not in METRICS:
             continue
         problem = _out_of_range(value, VALUE_RANGES[name])
         if problem:
@@ -251,9 +254,16 @@ def _record_row(record: Mapping[str, Any]) -> dict[str, Any]:
     )
     row.update({name: _number(metrics.get(name)) for name in METRICS})
     row.update({name: _number(cost.get(name)) for name in COSTS})
+    row.update({name: _number(value) for name, value in _training_values(record).items()})
     row["uncounted_ops"] = uncounted_ops(cost)
     row["counter_disagreement_pct"] = _number(counter_disagreement_pct(cost))
     return row
+
+
+def _training_values(record: Mapping[str, Any]) -> dict[str, float | None]:
+    """TRAINING figures of a record; None where it predates the metered budget."""
+    samples = schema.TrainingBudget.samples_millions(record.get("training_budget"))
+    return {"training_samples_millions": samples}
 
 
 def uncounted_ops(cost: Mapping[str, Any]) -> tuple[str, ...] | None:

@@ -132,6 +132,19 @@ SIZE = Column(
     better="lower",
     scale=1e-6,
 )
+TRAINING_COMPUTE = Column(
+    key="training_samples_millions",
+    header="training",
+    unit="millions of samples seen in training",
+    short_unit="M samples",
+    definition="samples seen by every model the method trained (teacher, student, pruned "
+    "copies), over all tasks: the training compute spent to reach this inference cost",
+    measured="counted by the harness's training loop and checked against what the framework "
+    "declared (a mismatch fails the trial)",
+    spec=".4g",
+    always_std=False,
+    better="lower",
+)
 # Shown on each entry's page where records carry them; not table columns.
 DETAIL_COLUMNS: tuple[Column, ...] = (
     Column(
@@ -157,7 +170,9 @@ DETAIL_COLUMNS: tuple[Column, ...] = (
         always_std=False,
     ),
 )
-COLUMN_BY_KEY = {column.key: column for column in (*COLUMNS, TASK_AWARE, SIZE, *DETAIL_COLUMNS)}
+COLUMN_BY_KEY = {
+    column.key: column for column in (*COLUMNS, TASK_AWARE, SIZE, TRAINING_COMPUTE, *DETAIL_COLUMNS)
+}
 LATENCY_MEASURED = (
     "median of repeated calls after warm-up, on a copy of the served model on that device; "
     "entries are comparable only within one column"
@@ -236,8 +251,11 @@ def short_cpu_name(name: str) -> str:
     return " ".join(text.split()) or name
 
 
-def suite_columns(settings: Iterable[LatencySetting], *, with_size: bool) -> tuple[Column, ...]:
-    """A suite table's columns: COLUMNS, SIZE when any entry has it, one per latency setting.
+def suite_columns(
+    settings: Iterable[LatencySetting], *, with_size: bool, with_training: bool = False
+) -> tuple[Column, ...]:
+    """A suite table's columns: COLUMNS, SIZE and TRAINING_COMPUTE when any entry has them,
+    one per latency setting.
 
     Column keys (and the legend's anchors) come from the setting, so a link to one stays
     valid when another device is added. Headers name a CPU model shortly unless two settings
@@ -256,7 +274,8 @@ def suite_columns(settings: Iterable[LatencySetting], *, with_size: bool) -> tup
             key = f"{base}-{n}"
         used.add(key)
         latency.append(latency_column(setting, key=key, qualifier=text))
-    return (*COLUMNS, *((SIZE,) if with_size else ()), *latency)
+    optional = (*((SIZE,) if with_size else ()), *((TRAINING_COMPUTE,) if with_training else ()))
+    return (*COLUMNS, *optional, *latency)
 
 
 def format_mean_std(mean: float, std: float, *, spec: str, always_std: bool = True) -> str:

@@ -105,7 +105,10 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
     """Rank the suite version's entries, choose its columns, plan its plots."""
     info = _suite_info(job.records)
     has_size = bool(job.rows["param_bytes"].notna().any())
-    columns = suite_columns(job.latencies["setting"], with_size=has_size)
+    has_training = bool(job.rows["training_samples_millions"].notna().any())
+    columns = suite_columns(
+        job.latencies["setting"], with_size=has_size, with_training=has_training
+    )
     suite = SuitePage(
         name=job.name,
         version=job.version,
