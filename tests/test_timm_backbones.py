@@ -20,9 +20,9 @@ from harness.backbones import BACKBONES, create_backbone
 from harness.incremental_net import IncrementalNet
 from harness.pruning import NotPrunableError, check_prunable, prune_channels
 from harness.registry import UnknownNameError
-from harness.testing import tiny_suite
-from harness.trial import TrialSpec, run_trial
+from harness.trial import run_trial
 from harness.weights import MissingWeightsError, WeightsSpecError, resolve_weights
+from tests.contract_trials import tiny_record, tiny_spec
 
 VIT, CNN = "timm:test_vit", "timm:test_resnet"
 
@@ -164,7 +164,7 @@ def test_prepruning_prunes_a_timm_cnn_with_batchnorm() -> None:
 
 @pytest.mark.parametrize("framework", ["prepruning", "postpruning"])
 def test_pruning_a_backbone_without_batchnorm_is_refused_by_name(framework: str) -> None:
-    spec = _spec("finetune", framework, VIT)
+    spec = tiny_spec("finetune", framework, backbone=VIT)
     record = run_trial(spec)
     assert record["status"] == "failed"
     message = record["error"]["message"]
@@ -173,24 +173,11 @@ def test_pruning_a_backbone_without_batchnorm_is_refused_by_name(framework: str)
         check_prunable(_net(VIT), framework=framework, backbone=VIT)
 
 
-def _spec(strategy: str, framework: str, backbone: str) -> TrialSpec:
-    suite = tiny_suite()
-    return TrialSpec(
-        suite_text=suite.text,
-        strategy=strategy,
-        framework=framework,
-        backbone=backbone,
-        seed=1,
-        label=f"{strategy}+{framework}",
-        debug=True,
-    )
-
-
 @pytest.mark.parametrize(
     ("backbone", "framework"), [(VIT, "none"), (CNN, "none"), (CNN, "prepruning")]
 )
 def test_timm_backbones_run_trials_with_counted_costs(backbone: str, framework: str) -> None:
-    record = run_trial(_spec("lwf", framework, backbone))
+    record = tiny_record("lwf", framework, backbone=backbone)
     assert record["status"] == "ok", record["error"]
     cost = record["inference_cost"]
     assert cost["uncounted_ops"] == []
