@@ -8,16 +8,14 @@ CPU for every trial; a trial that ran on a GPU adds batch 1 and a throughput bat
 
 from __future__ import annotations
 
-import functools
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from harness.execution import CPU_EXECUTION, Execution
+from harness.provenance import cpu_name
 from harness.record_schema import Latency
 
 # Our choice: large enough to fill a GPU with the paper's small students, small enough for
@@ -55,7 +53,7 @@ def measure_latency(
     on_cuda = x.device.type == "cuda"
     return Latency(
         device=x.device.type,
-        device_name=torch.cuda.get_device_name(x.device) if on_cuda else cpu_model_name(),
+        device_name=torch.cuda.get_device_name(x.device) if on_cuda else cpu_name(),
         precision=execution.precision,
         batch_size=int(x.shape[0]),
         threads=None if on_cuda else torch.get_num_threads(),
@@ -74,17 +72,6 @@ def _time_one_call(model: nn.Module, x: torch.Tensor) -> float:
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-@functools.cache
-def cpu_model_name() -> str:
-    """The CPU's model name (Linux's /proc/cpuinfo), else what ``platform`` knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "cpu"
 
 
 def device_latencies(

@@ -65,7 +65,7 @@ def environment(*, device: str) -> dict[str, Any]:
         "packages": packages,
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "processor": _cpu_name(),
+        "processor": cpu_name(),
         "device": device,
         "torch_threads": torch.get_num_threads(),
         "math_kernels": math_kernels(),
@@ -116,7 +116,9 @@ def _numpy_blas() -> list[dict[str, Any]] | None:
     ]
 
 
-def _cpu_name() -> str:
+@functools.cache
+def cpu_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what ``platform`` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
