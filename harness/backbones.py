@@ -360,7 +360,8 @@ def _timm_backbone(
         name,
         in_channels=in_channels,
         input_size=input_size,
-        weights_file=None if weights is None else str(weights.path),
+        state_dict=None if weights is None else load_state_dict_file(weights.path),
+        origin="random weights" if weights is None else str(weights.path),
     )
     if weights is not None:
         logger.info("%s: loaded %s (sha256 %s)", name, weights.source, weights.sha256[:12])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from harness.registry import UnknownNameError, did_you_mean
@@ -43,25 +44,30 @@ def timm_model_name(backbone: str) -> str:
 
 
 def build_timm_model(
-    backbone: str, *, in_channels: int, input_size: int, weights_file: str | None = None
+    backbone: str,
+    *,
+    in_channels: int,
+    input_size: int,
+    state_dict: Mapping[str, Any] | None = None,
+    origin: str = "random weights",
 ) -> Any:
     """The timm model of ``backbone`` without classifier, for ``in_channels`` x ``input_size``^2
-    images, with the weights in ``weights_file`` (timm's loader, strict) or random ones."""
+    images, with ``state_dict`` (read from ``origin``) mapped by timm's loader and loaded
+    strictly, or random weights."""
     import timm
 
     name = timm_model_name(backbone)
     kwargs: dict[str, Any] = {"num_classes": 0, "in_chans": in_channels}
     kwargs.update(_size_arguments(name, input_size))
     head_rows = None
-    if weights_file is not None:
-        # custom_load off: a file is a state dict (timm's .npz loaders are for Google's files).
+    if state_dict is not None:
         # timm loads leniently (missing and unexpected keys only logged) whenever it drops a
-        # classifier of another size; built with the file's own classifier size, it loads
-        # strictly, and the classifier is removed afterwards.
-        overlay: dict[str, Any] = {"file": weights_file, "custom_load": False}
-        head_rows = _classifier_rows(name, weights_file)
+        # classifier of another size; built with the state dict's own classifier size, it
+        # loads strictly, and the classifier is removed afterwards.
+        overlay: dict[str, Any] = {"state_dict": dict(state_dict)}
+        head_rows = _classifier_rows(name, state_dict)
         if head_rows is None:
-            overlay["classifier"] = None  # a file without classifier: nothing to drop
+            overlay["classifier"] = None  # no classifier stored: nothing to drop
         else:
             overlay["num_classes"] = kwargs["num_classes"] = head_rows
         kwargs.update(pretrained=True, pretrained_cfg_overlay=overlay)
@@ -70,7 +76,6 @@ def build_timm_model(
         if head_rows is not None:
             model.reset_classifier(0)
     except (RuntimeError, ValueError, KeyError) as error:
-        origin = weights_file or "random weights"
         raise RuntimeError(
             f"timm could not build backbone {backbone!r} for {in_channels}x{input_size}x"
             f"{input_size} images with {origin}: {error}"
@@ -98,18 +103,15 @@ def _check_takes(model: Any, backbone: str, *, in_channels: int, input_size: int
         model.train(was_training)
 
 
-def _classifier_rows(name: str, weights_file: str) -> int | None:
-    """Output size of the classifier stored in ``weights_file``, None when it stores none."""
+def _classifier_rows(name: str, state_dict: Mapping[str, Any]) -> int | None:
+    """Output size of the classifier stored in ``state_dict``, None when it stores none."""
     import timm
 
-    from harness.weights import state_dict_shapes
-
     classifiers = timm.get_pretrained_cfg_value(name, "classifier") or ()
-    shapes = state_dict_shapes(weights_file)
     for classifier in (classifiers,) if isinstance(classifiers, str) else classifiers:
-        shape = shapes.get(f"{classifier}.weight")
-        if shape:
-            return int(shape[0])
+        weight = state_dict.get(f"{classifier}.weight")
+        if weight is not None:
+            return int(weight.shape[0])
     return None
 
 

@@ -239,7 +239,7 @@ def _resolve_local(spec: str) -> ResolvedWeights:
     if not path.is_file():
         raise MissingWeightsError(
             f"weights file {path} does not exist. Pass the path of an existing state-dict file "
-            f"(.pt/.pth; .safetensors too for timm backbones), '{TORCHVISION_PREFIX}<ENUM>' "
+            f"(.pt/.pth/.safetensors), '{TORCHVISION_PREFIX}<ENUM>' "
             f"to read torchvision's weights from torch's hub cache, or '{TIMM_PREFIX}<tag>' "
             "for a timm backbone's weights from the Hugging Face cache."
         )
@@ -262,27 +262,26 @@ def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
-def state_dict_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
-    """Tensor shapes of a state-dict file, .safetensors (read lazily) or torch's format."""
-    if str(path).endswith(".safetensors"):
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as file:
-            return {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}
-    return {key: tuple(value.shape) for key, value in load_state_dict_file(Path(path)).items()}
-
-
 def load_state_dict_file(path: Path) -> Mapping[str, torch.Tensor]:
-    """The state dict in ``path``: bare, or nested under ``"state_dict"`` or ``"model"``.
+    """The state dict in ``path`` (.safetensors, or torch's format): bare, or nested under
+    ``"state_dict"`` or ``"model"``.
 
     ``weights_only=True`` unpickles tensors and containers only, so a checkpoint from
-    elsewhere cannot run code on load; ``map_location="cpu"`` lets GPU-saved files load here.
+    elsewhere cannot run code on load (safetensors holds nothing else); ``map_location="cpu"``
+    lets GPU-saved files load here.
     """
+    safetensors = Path(path).suffix == ".safetensors"
     try:
-        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
+        if safetensors:
+            from safetensors.torch import load_file
+
+            loaded: Any = load_file(str(path), device="cpu")
+        else:
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle, zip and weights_only errors share no base class
+        kind = "safetensors" if safetensors else "torch state-dict"
         raise ValueError(
-            f"{path} is not a loadable torch state-dict file ({type(error).__name__}: {error})"
+            f"{path} is not a loadable {kind} file ({type(error).__name__}: {error})"
         ) from error
     if isinstance(loaded, Mapping):
         nested = next(

@@ -130,6 +130,21 @@ def test_local_checkpoint_round_trips(
     assert torch.equal(_features(source, channels, size), _features(loaded, channels, size))
 
 
+def test_a_safetensors_checkpoint_loads_like_a_torch_one(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    source = create_backbone("compact_cnn", in_channels=1, input_size=8)
+    path = tmp_path / "backbone.safetensors"
+    save_file({k: v.contiguous() for k, v in source.module.state_dict().items()}, str(path))
+    torch.manual_seed(2)
+    loaded = create_backbone("compact_cnn", in_channels=1, input_size=8, weights=str(path))
+    assert torch.equal(_features(source, 1, 8), _features(loaded, 1, 8))
+    path.write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match="is not a loadable safetensors file"):
+        create_backbone("compact_cnn", in_channels=1, input_size=8, weights=str(path))
+
+
 def test_checkpoint_of_another_architecture_fails_with_the_keys(tmp_path: Path) -> None:
     path = tmp_path / "partial.pt"
     state = create_backbone("compact_cnn", in_channels=1, input_size=8).module.state_dict()
