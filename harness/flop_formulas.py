@@ -64,13 +64,9 @@ def _distance_macs(args: tuple[Any, ...], output: Any) -> int:
     return _first(output).numel() * args[0].shape[-1]
 
 
-def _packed_weight(packed: Any, unpack: Callable[[Any], Any]) -> torch.Tensor:
-    return unpack(packed)[0]
-
-
 def _quantized_linear_macs(args: tuple[Any, ...], output: Any) -> int:
     """``x (..., in) @ W^T``: one multiply-add per output element and input feature."""
-    weight = _packed_weight(args[1], quantized.linear_unpack)
+    weight = quantized.linear_unpack(args[1])[0]  # (out, in)
     return _first(output).numel() * weight.shape[1]
 
 
@@ -79,7 +75,7 @@ def _quantized_conv_macs(args: tuple[Any, ...], output: Any) -> int:
 
     The packed weight is ``(out, in / groups, kh, kw)``, so its per-filter size is exactly that.
     """
-    weight = _packed_weight(args[1], quantized.conv2d_unpack)
+    weight = quantized.conv2d_unpack(args[1])[0]
     return _first(output).numel() * math.prod(weight.shape[1:])
 
 
