@@ -30,6 +30,7 @@ from harness.record_schema import (
     SUITE_KEYS,
     InferenceCost,
     TrainingBudget,
+    is_int,
     is_number,
 )
 
@@ -203,14 +204,6 @@ def load_records_leniently(results_dir: Path) -> LoadedRecords:
     return loaded
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return is_number(value)
-
-
 def validate_record(record: Any) -> list[str]:
     """Every way ``record`` breaks the schema, as readable strings (empty: valid).
 
@@ -273,8 +266,8 @@ def _type_problems(record: dict[str, Any]) -> list[str]:
     suite, method = record["suite"], record["method"]
     checks = {
         "suite.name": isinstance(suite.get("name"), str) and bool(suite["name"]),
-        "suite.version": _is_int(suite.get("version")),
-        "seed": _is_int(record.get("seed")),
+        "suite.version": is_int(suite.get("version")),
+        "seed": is_int(record.get("seed")),
         "run_id": isinstance(record.get("run_id"), str) and bool(record["run_id"]),
         "method.config": isinstance(method.get("config"), dict),
     }
@@ -296,9 +289,9 @@ def _timing_problems(timing: Any) -> list[str]:
         return ["timing must be an object"]
     per_task = timing.get("task_wall_time_s", [])
     total = timing.get("trial_wall_time_s")
-    if not isinstance(per_task, list) or not all(_is_number(t) and t >= 0 for t in per_task):
+    if not isinstance(per_task, list) or not all(is_number(t) and t >= 0 for t in per_task):
         return [f"timing.task_wall_time_s={per_task!r} must be a list of seconds >= 0"]
-    if not (_is_number(total) and total >= 0):
+    if not (is_number(total) and total >= 0):
         return [f"timing.trial_wall_time_s={total!r} is not a number of seconds >= 0"]
     return []
 
@@ -308,7 +301,7 @@ def _validate_results(record: dict[str, Any]) -> list[str]:
     if not isinstance(results, dict):
         return ["results must be an object for an ok record"]
     tasks = record["suite"].get("num_tasks")
-    if not _is_int(tasks) or tasks < 1:
+    if not is_int(tasks) or tasks < 1:
         return [f"suite.num_tasks={tasks!r} is not a positive integer"]
     problems = [
         problem
@@ -317,7 +310,7 @@ def _validate_results(record: dict[str, Any]) -> list[str]:
     ]
     counts = results.get("test_samples_per_task")
     if not (isinstance(counts, list) and len(counts) == tasks
-            and all(_is_int(c) and c > 0 for c in counts)):  # fmt: skip
+            and all(is_int(c) and c > 0 for c in counts)):  # fmt: skip
         problems.append(
             f"results.test_samples_per_task={counts!r} must be {tasks} positive integers"
         )
@@ -334,7 +327,7 @@ def _validate_results(record: dict[str, Any]) -> list[str]:
         if expected is None:
             if value is not None:
                 problems.append(f"metrics.{name} should be null")
-        elif not _is_number(value) or abs(value - expected) > METRIC_TOLERANCE:
+        elif not is_number(value) or abs(value - expected) > METRIC_TOLERANCE:
             problems.append(
                 f"metrics.{name}={value!r} disagrees with the accuracy matrix ({expected:.6f})"
             )
@@ -353,7 +346,7 @@ def _matrix_problems(key: str, matrix: Any, tasks: int) -> list[str]:
         for j, value in enumerate(row):
             if j > i and value is not None:
                 problems.append(f"{where}[{i}][{j}]={value!r} must be null (task {j} comes later)")
-            elif j <= i and not (_is_number(value) and 0 <= value <= 100):
+            elif j <= i and not (is_number(value) and 0 <= value <= 100):
                 problems.append(f"{where}[{i}][{j}]={value!r} is not an accuracy in 0..100")
     return problems
 

@@ -37,7 +37,7 @@ class Quantity:
     def problem(self, value: Any, where: str) -> str | None:
         """Why ``value`` is not a valid figure of this quantity, or None."""
         kind = "an integer" if self.integer else "a finite number"
-        if not (_is_int(value) if self.integer else is_number(value)):
+        if not (is_int(value) if self.integer else is_number(value)):
             return f"{where}.{self.name}={value!r} is not {kind}"
         if not self.low <= value <= self.high:
             return f"{where}.{self.name}={value!r} lies outside [{self.low}, {self.high}]"
@@ -97,15 +97,8 @@ SUITE_KEYS = ("name", "version", "file_sha256", "class_order", "primary_metric")
 METHOD_KEYS = ("label", "strategy", "framework", "backbone", "config", "config_sha256")
 
 
-class SchemaError(ValueError):
-    """A record (or section) that breaks this schema; ``problems`` lists every way."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An int that is not a bool (JSON's true/false are not counts)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -144,10 +137,10 @@ class Latency:
         for key in ("device_name", "precision"):
             if not isinstance(raw.get(key), str) or not raw.get(key):
                 problems.append(f"{where}.{key}={raw.get(key)!r} is not a name")
-        if not _is_int(raw.get("batch_size")) or raw["batch_size"] < 1:
+        if not is_int(raw.get("batch_size")) or raw["batch_size"] < 1:
             problems.append(f"{where}.batch_size={raw.get('batch_size')!r} is not >= 1")
         threads = raw.get("threads")
-        if threads is not None and (not _is_int(threads) or threads < 1):
+        if threads is not None and (not is_int(threads) or threads < 1):
             problems.append(f"{where}.threads={threads!r} is not a positive integer")
         for key in ("ms_per_batch", "images_per_s"):
             if not is_number(raw.get(key)) or raw[key] < 0:
@@ -194,14 +187,14 @@ class InferenceCost:
         problems = [p for q in (*COSTS, COUNTER_DISAGREEMENT)
                     if (p := q.problem(raw.get(q.name), where))]  # fmt: skip
         threads = raw.get("latency_threads")
-        if not _is_int(threads) or threads < 1:
+        if not is_int(threads) or threads < 1:
             problems.append(f"{where}.latency_threads={threads!r} is not a positive integer")
         ops = raw.get("uncounted_ops")
         if not isinstance(ops, list) or not all(isinstance(op, str) and op for op in ops):
             problems.append(f"{where}.uncounted_ops={ops!r} is not a list of op names")
         dtypes = raw.get("param_dtypes")
         if not isinstance(dtypes, dict) or not all(
-            isinstance(k, str) and _is_int(v) and v >= 0 for k, v in dtypes.items()
+            isinstance(k, str) and is_int(v) and v >= 0 for k, v in dtypes.items()
         ):
             problems.append(f"{where}.param_dtypes={dtypes!r} is not {{dtype: count}}")
         latencies = raw.get("latencies")
@@ -243,7 +236,7 @@ class TrainingBudget:
     def samples_millions(raw: Any) -> float | None:
         """``training_samples_millions`` of a record's ``training_budget`` (None: absent)."""
         total = raw.get("total_samples") if isinstance(raw, dict) else None
-        return total / 1e6 if _is_int(total) else None
+        return total / 1e6 if is_int(total) else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -261,7 +254,7 @@ class TrainingBudget:
         problems = []
         declared = raw.get("declared_epochs")
         if not isinstance(declared, list) or not all(
-            isinstance(row, dict) and all(_is_int(e) and e >= 0 for e in row.values())
+            isinstance(row, dict) and all(is_int(e) and e >= 0 for e in row.values())
             for row in declared
         ):
             problems.append(f"{where}.declared_epochs must be a list of {{role: epochs}}")
@@ -273,7 +266,7 @@ class TrainingBudget:
             return [*problems, f"{where}.spent must be a list of objects with {names}"]
         for key in ("total_optimizer_steps", "total_samples"):
             column = key.removeprefix("total_")
-            if not _is_int(raw.get(key)) or raw[key] != sum(row[column] for row in spent):
+            if not is_int(raw.get(key)) or raw[key] != sum(row[column] for row in spent):
                 problems.append(f"{where}.{key}={raw.get(key)!r} is not the sum of spent {column}")
         return problems
 
