@@ -58,8 +58,8 @@ def measure_inference_cost(
     counted = count_flops(model, example)
     flops_ptflops = 2 * count_macs_ptflops(model, shape)
     sizes = parameter_stats(model)
-    with _measurement_mode(model):
-        latency = measure_latency(model, example, warmup=latency_warmup, repeats=latency_repeats)
+    # Eval mode, no gradients and every submodule's train flag restored: measure_latency's own.
+    latency = measure_latency(model, example, warmup=latency_warmup, repeats=latency_repeats)
     return InferenceCost(
         gflops_per_image=counted.flops / 1e9,
         gflops_per_image_torch=counted.flops / 1e9,
