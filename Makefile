@@ -14,13 +14,14 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install suite site test test-all lint gpu-wheels clean help
+.PHONY: install suite site test test-all test-under-load lint gpu-wheels clean help
 
 help:
 	@echo "make suite [SUITE=digits-5split] [ARGS='--method lwf --seeds 1']  run a suite, build site/"
 	@echo "make site                                   rebuild site/index.html from results/"
 	@echo "make test                                   run the default test suite"
 	@echo "make test-all                               also the slow tests"
+	@echo "make test-under-load                        make test beside two CPU-bound processes"
 	@echo "make lint                                   ruff"
 	@echo "make gpu-wheels                             wheels benchmarks/gpu_check.sh carries to a GPU machine"
 
@@ -44,6 +45,10 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "" $(ARGS)
+
+# Proof that no test depends on the machine's speed: the default tests beside two CPU burners.
+test-under-load: $(STAMP)
+	benchmarks/test_under_load.sh $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness methods tests benchmarks

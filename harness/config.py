@@ -10,7 +10,6 @@ resolved, before anything runs, not inside a trial or, worse, as an "ok" record.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import types
 import typing
@@ -18,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.registry import did_you_mean
+from harness.safe_parse import UntrustedInputError, load_json
 
 
 class ConfigError(ValueError):
@@ -106,9 +106,12 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
     target = _concrete_type(annotation)
     if isinstance(value, str) and target is not str:
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{name}={value!r} is not a valid {target.__name__}") from error
+            value = load_json(value, source=name)
+        except UntrustedInputError as error:
+            shown = value if len(value) <= 60 else value[:60] + "..."
+            raise ConfigError(
+                f"{name}={shown!r} is not a valid {target.__name__} ({error.problem})"
+            ) from None
     if value is None and type(None) in typing.get_args(annotation):
         return None
     if target is float and isinstance(value, int) and not isinstance(value, bool):

@@ -18,6 +18,7 @@ from harness.datasets import check_dataset, load_dataset
 from harness.execution import ExecutionOptions
 from harness.provenance import code_version
 from harness.record import index_record_files
+from harness.safe_parse import load_json
 from harness.suite import MethodEntry, Suite, SuiteError, load_suite
 from harness.trial import ResolvedTrial, TrialSpec, resolve_trial, weights_spec
 from harness.weights import resolve_weights
@@ -210,9 +211,10 @@ def _add(
 
 def _is_ok(path: Path) -> bool:
     try:
-        return json.loads(path.read_text()).get("status") == "ok"
-    except (OSError, ValueError):
+        record = load_json(path.read_text(encoding="utf-8"), source=path.name)
+    except (OSError, ValueError):  # unreadable, malformed or hostile: retried and replaced
         return False
+    return isinstance(record, dict) and record.get("status") == "ok"
 
 
 def _backbones_for(

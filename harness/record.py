@@ -33,6 +33,7 @@ from harness.record_schema import (
     is_int,
     is_number,
 )
+from harness.safe_parse import UntrustedInputError, load_json
 
 METRIC_TOLERANCE = 1e-6
 
@@ -155,8 +156,10 @@ def _read_record(path: Path) -> tuple[dict[str, Any], list[str]]:
     """A record file and every way it breaks the schema (a partial record may even make the
     validation itself fail: that is reported too, never raised)."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        record = load_json(path.read_text(encoding="utf-8"), source=path.name)
+    except UntrustedInputError as error:
+        return {}, [error.problem]
+    except (OSError, UnicodeDecodeError) as error:
         return {}, [f"not readable JSON ({error})"]
     try:
         return record, validate_record(record)

@@ -9,17 +9,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from harness.augment import Augmentation, AugmentationError, parse_augmentation
 from harness.config import ConfigError, check_range, resolve_config
 from harness.record_schema import METRIC_NAMES
 from harness.registry import UnknownNameError, did_you_mean
+from harness.safe_parse import UntrustedInputError, load_yaml
 from harness.training import TrainingConfig
 
 SUITE_KEYS = {
@@ -206,51 +205,13 @@ def check_seeds(seeds: Sequence[Any], *, where: str = "seeds") -> list[int]:
     return list(seeds)
 
 
-class _SuiteLoader(yaml.SafeLoader):
-    """YAML's safe loader without anchors and aliases, and without duplicate keys.
-
-    An alias expands to a copy of its anchor's node: nine nested levels of ten aliases each
-    ("billion laughs") turn a few kB into gigabytes. Suites are small data files and need no
-    aliases, so any anchor or alias is refused. A repeated key would silently keep its last
-    value.
-    """
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.composer.ComposerError(
-                None, None, "YAML anchors and aliases (&name, *name) are not allowed in suite "
-                "files; write the values out", event.start_mark,
-            )  # fmt: skip
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            seen = set()
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue  # ``<<:`` merges are checked by flatten_mapping
-                key = self.construct_object(key_node, deep=True)
-                if isinstance(key, Hashable) and key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
-                    )
-                if isinstance(key, Hashable):
-                    seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def _load_yaml(text: str, source: str) -> Any:
     if len(text) > MAX_SUITE_BYTES:
         raise SuiteError(f"{source}: a suite file may hold {MAX_SUITE_BYTES} bytes at most")
     try:
-        return yaml.load(text, Loader=_SuiteLoader)  # noqa: S506 (a safe loader)
-    except yaml.YAMLError as error:
-        raise SuiteError(f"{source}: not valid YAML: {error}") from None
-    except RecursionError:
-        raise SuiteError(f"{source}: not valid YAML: nested too deeply") from None
-    except ValueError as error:  # e.g. an integer of more digits than Python converts
-        raise SuiteError(f"{source}: not valid YAML: {error}") from None
+        return load_yaml(text, source=source)
+    except UntrustedInputError as error:
+        raise SuiteError(str(error)) from None
 
 
 def parse_suite(text: str, *, source: str = "<suite>") -> Suite:

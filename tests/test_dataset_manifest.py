@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 
@@ -16,6 +15,7 @@ from harness.datasets import (
     load_dataset,
 )
 from harness.fake_datasets import write_fake_aircraft, write_fake_cars
+from tests.work_watch import assert_fails_at_once, watch_work
 
 IMAGES = "fgvc-aircraft-2013b/data/images"
 SOURCES = {
@@ -47,10 +47,10 @@ def test_missing_data_fails_within_a_second_with_everything_needed(name, tmp_pat
 
     monkeypatch.setattr(harness.datasets, "DEBIAN_FASHION_MNIST", tmp_path / "no-package")
     for attempt in (check_dataset, lambda n, r: load_dataset(n, r, image_size=32)):
-        start = time.perf_counter()
-        with pytest.raises(DatasetUnavailableError) as info:
+        with watch_work() as work, pytest.raises(DatasetUnavailableError) as info:
             attempt(name, tmp_path / "empty")
-        assert time.perf_counter() - start < 1
+        assert_fails_at_once(work)
+        assert work.opened_under(tmp_path) == []
         message = str(info.value)
         assert SOURCES[name] in message and LAYOUTS[name] in message
         assert "--data-root DIR" in message and "$CILBENCH_DATA" in message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 import urllib.error
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 
 from harness import datasets
 from harness.datasets import DatasetUnavailableError, check_dataset, fashion_mnist, load_dataset
+from tests.work_watch import assert_fails_at_once, watch_work
 
 
 def _write_idx(path, array: np.ndarray) -> None:
@@ -54,10 +54,10 @@ def test_missing_fashion_mnist_says_how_to_get_it(no_debian_package, tmp_path, m
 
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", NoDownloads)
     for attempt in (load_dataset, check_dataset):
-        start = time.perf_counter()
-        with pytest.raises(DatasetUnavailableError) as info:
+        with watch_work() as work, pytest.raises(DatasetUnavailableError) as info:
             attempt("fashion-mnist", tmp_path / "empty")
-        assert time.perf_counter() - start < 1
+        assert_fails_at_once(work)
+        assert work.opened_under(tmp_path) == []  # the files' absence is the whole check
         message = str(info.value)
         assert "apt-get install dataset-fashion-mnist" in message
         assert str(tmp_path / "empty") in message

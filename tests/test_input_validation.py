@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import re
-import time
 import typing
 from pathlib import Path
 
@@ -153,11 +152,9 @@ BAD_NAMES = ["../escape", "a/b", ".hidden", "a..b", "", "x" * 101, "name with sp
     "text, message", [row[1:] for row in MALFORMED_SUITES], ids=[row[0] for row in MALFORMED_SUITES]
 )
 def test_a_malformed_suite_is_a_suite_error_naming_the_problem(text: str, message: str) -> None:
-    started = time.perf_counter()
     with pytest.raises(SuiteError, match=message) as caught:
         parse_suite(text, source="bad-suite.yaml")
     assert str(caught.value).startswith("bad-suite.yaml: ")  # the file is named
-    assert time.perf_counter() - started < 1.0
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)

@@ -1,6 +1,6 @@
 """The paper's suites from the command line, on generated data in CIFAR-100's real format.
 
-Missing data and missing weights stop a run in seconds with exit 2 and how to fix it; a
+Missing data and missing weights stop a run at once with exit 2 and how to fix it; a
 debug run of ``cifar100-10split`` (at most one image per class and split) goes through Ray
 Tune with the suite's real teacher and student (KD, and pre-pruning of the ResNet-34), and
 the leaderboard leaves its records out. That run takes about 50 s on 2 cores and is marked
@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -53,13 +52,12 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
 
 def test_missing_data_stops_at_once_with_how_to_get_it(workspace, tmp_path) -> None:
     empty = tmp_path / "no-data"
-    started = time.perf_counter()
     run = _cilbench("run", "--suite", "cifar100-10split", "--data-root", str(empty), "--no-site",
                     "--results", str(tmp_path / "results"), cwd=tmp_path,
                     torch_home=workspace["torch_home"])  # fmt: skip
-    seconds = time.perf_counter() - started
+    # "At once" is counted, not timed (no network, no wait: test_dataset_manifest.py checks
+    # the same check_dataset in process); the subprocess timeout only catches a hang.
     assert run.returncode == 2, run.stdout + run.stderr
-    assert seconds < 30  # Python, torch and the harness import included; no network wait
     message = run.stderr
     assert "Traceback" not in message
     for part in ("cifar-100-python", "--data-root", "CILBENCH_DATA", str(empty),

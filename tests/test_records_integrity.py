@@ -183,7 +183,7 @@ def _race(record: dict, folder: Path, writers: int, **kwargs) -> list[object]:
     outcomes: list[object] = []
 
     def mkstemp(*args, **kw):
-        barrier.wait(timeout=10)
+        barrier.wait(timeout=60)  # a hang guard only
         return real_mkstemp(*args, **kw)
 
     def write() -> None:

@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.safe_parse import load_json
+
 log = logging.getLogger(__name__)
 
 MANIFEST_DIR = "cilbench-manifests"
@@ -93,9 +95,9 @@ def read_manifest(root: Path, dataset: str) -> Manifest | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text())
+        data = load_json(path.read_text(encoding="utf-8"), source=str(path))
         files = {p: FileEntry(**e) for p, e in data["files"].items()}
-    except (ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         log.warning("ignoring unreadable manifest %s (%s); rebuilding it", path, error)
         return None
     return Manifest(dataset, files)

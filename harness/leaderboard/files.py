@@ -29,6 +29,7 @@ import jinja2
 
 from harness.leaderboard import aggregate
 from harness.leaderboard.columns import COLUMN_BY_KEY, TASK_AWARE
+from harness.safe_parse import load_json
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ASSETS = {"style.css": "style.css.j2", "leaderboard.js": "leaderboard.js.j2"}
@@ -174,7 +175,7 @@ def _files_under(folder: Path) -> list[str]:
 
 def _read_manifest(path: Path) -> frozenset[str]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json(path.read_text(encoding="utf-8"), source=path.name)
         if data.get("generator") != GENERATOR or not isinstance(data.get("files"), list):
             raise ValueError("not a site manifest")
         return frozenset(str(f) for f in data["files"])
