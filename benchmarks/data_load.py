@@ -1,6 +1,6 @@
 """How long the real-format datasets take to load, first time and cached, and what they cost
 in memory. Generates each dataset in its real on-disk format at realistic size with random
-content (``harness.fake_datasets``), then measures, each in a fresh process:
+content (``harness.data.fake_datasets``), then measures, each in a fresh process:
 
 - first load: ``check_dataset`` (builds the manifest: hashes every file) and ``load_dataset``
   (decodes every JPEG once into the cache; CIFAR-100 just unpickles);
@@ -39,7 +39,7 @@ SIZES = {"fgvc-aircraft": (1000, 700), "stanford-cars": (700, 480)}  # typical, 
 
 def generate(name: str, root: Path, *, scale: float, workers: int) -> dict:
     """Write ``name`` into ``root`` unless it is there; returns what was generated."""
-    from harness import fake_datasets as fake
+    from harness.data import fake_datasets as fake
 
     start = time.perf_counter()
     if name == "cifar100":
@@ -75,7 +75,7 @@ def measure(name: str, root: Path, image_size: int) -> dict:
     """In this (fresh) process: check, load, touch every page; times and peak RSS."""
     import numpy as np
 
-    from harness.datasets import check_dataset, load_dataset
+    from harness.data.datasets import check_dataset, load_dataset
 
     baseline_kb = _proc_status_kb("VmRSS")
     start = time.perf_counter()

@@ -3,7 +3,7 @@
 Measures, for ``resnet34_cifar`` and ``mobilenet_v2`` at 32x32 (CIFAR-100's shape, 100-class
 head, the suite's augmentation on the device):
 
-- training images/s in ``harness.training.Trainer`` at batch 128/256/512, in the trial's
+- training images/s in ``harness.training.trainer.Trainer`` at batch 128/256/512, in the trial's
   execution (bf16 autocast + channels-last on CUDA), and with ``torch.compile`` at one batch
   size (``--compile-batch``; compiling costs about a minute per model, so not at every size);
 - the share of the GPU's bf16 peak reached: model FLOPs from the harness's own counter
@@ -33,14 +33,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.augment import parse_augmentation  # noqa: E402
-from harness.backbones import create_backbone  # noqa: E402
-from harness.cost import count_flops_torch  # noqa: E402
-from harness.execution import Execution, ExecutionOptions  # noqa: E402
-from harness.incremental_net import IncrementalNet  # noqa: E402
-from harness.pixels import with_pixel_normalization  # noqa: E402
-from harness.stream import Split  # noqa: E402
-from harness.training import Trainer, TrainingConfig  # noqa: E402
+from harness.cost.inference import count_flops_torch  # noqa: E402
+from harness.data.augment import parse_augmentation  # noqa: E402
+from harness.data.pixels import with_pixel_normalization  # noqa: E402
+from harness.data.stream import Split  # noqa: E402
+from harness.models.backbones import create_backbone  # noqa: E402
+from harness.models.execution import Execution, ExecutionOptions  # noqa: E402
+from harness.models.incremental_net import IncrementalNet  # noqa: E402
+from harness.training.trainer import Trainer, TrainingConfig  # noqa: E402
 
 CIFAR_AUGMENTATION = {"train": [{"random_crop": {"padding": 4}}, "horizontal_flip"]}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -177,7 +177,7 @@ def packing_gain(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--models", default="resnet34_cifar,mobilenet_v2")
@@ -193,10 +193,53 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.batch_sizes, args.images, args.epochs = "32", 128, 1
         args.compile_batch = 32
+    return args
+
+
+def _measure(args: argparse.Namespace, name: str, compiled: bool, peak: float) -> list[dict]:
+    """Trainer (and, uncompiled, minimal-loop) throughput of one model at each batch size."""
+    run_execution = Execution(ExecutionOptions(device=args.device, compile=compiled))
+    device = run_execution.device
+    forward_flops = count_flops_torch(
+        build_model(name, run_execution).eval(), torch.zeros(1, 3, 32, 32, device=device)
+    )
+    rows = []
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    for batch in [args.compile_batch] if compiled else batches:
+        data = synthetic_split(args.images, device)
+        model = build_model(name, run_execution)
+        rate = trainer_images_per_s(model, data, run_execution, batch, args.epochs)
+        minimal = None
+        if not compiled:
+            minimal = minimal_loop_images_per_s(
+                build_model(name, run_execution), data, run_execution, batch, args.epochs
+            )
+        achieved = 3 * forward_flops * rate / 1e12
+        row = {
+            "model": name, "batch": batch, "compile": compiled,
+            "images_per_s": rate, "minimal_loop_images_per_s": minimal,
+            "trainer_vs_minimal": None if minimal is None else rate / minimal,
+            "train_tflops": achieved, "pct_of_bf16_peak": 100 * achieved / peak,
+            "forward_gflops_per_image": forward_flops / 1e9,
+            "compile_first_steps_s": run_execution.first_step_seconds if compiled else None,
+        }  # fmt: skip
+        rows.append(row)
+        versus = "" if minimal is None else (
+            f"; minimal loop {minimal:.0f} img/s, trainer/minimal {rate / minimal:.3f}"
+        )  # fmt: skip
+        print(
+            f"{name:15s} batch {batch:4d} compile={compiled!s:5s} {rate:10.0f} img/s "
+            f"({row['pct_of_bf16_peak']:.1f}% of bf16 peak){versus}",
+            flush=True,
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
     execution = Execution(ExecutionOptions(device=args.device))
     execution.setup()
-    device = execution.device
-    peak = matmul_peak_tflops(device, 512 if args.quick else 8192)
+    peak = matmul_peak_tflops(execution.device, 512 if args.quick else 8192)
     summary: dict[str, Any] = {
         "device": execution.describe()["device_name"],
         "precision": execution.precision,
@@ -207,43 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device {summary['device']}: bf16 matmul peak {peak:.1f} TFLOP/s", flush=True)
     for name in args.models.split(","):
         for compiled in [mode == "on" for mode in args.compile.split(",")]:
-            options = ExecutionOptions(device=args.device, compile=compiled)
-            run_execution = Execution(options)
-            forward_flops = count_flops_torch(
-                build_model(name, run_execution).eval(), torch.zeros(1, 3, 32, 32, device=device)
-            )
-            batches = [int(b) for b in args.batch_sizes.split(",")]
-            for batch in [args.compile_batch] if compiled else batches:
-                data = synthetic_split(args.images, device)
-                model = build_model(name, run_execution)
-                rate = trainer_images_per_s(model, data, run_execution, batch, args.epochs)
-                minimal = None
-                if not compiled:
-                    minimal = minimal_loop_images_per_s(
-                        build_model(name, run_execution), data, run_execution, batch, args.epochs
-                    )
-                achieved = 3 * forward_flops * rate / 1e12
-                row = {
-                    "model": name, "batch": batch, "compile": compiled,
-                    "images_per_s": rate, "minimal_loop_images_per_s": minimal,
-                    "trainer_vs_minimal": None if minimal is None else rate / minimal,
-                    "train_tflops": achieved, "pct_of_bf16_peak": 100 * achieved / peak,
-                    "forward_gflops_per_image": forward_flops / 1e9,
-                    "compile_first_steps_s": run_execution.first_step_seconds if compiled else None,
-                }  # fmt: skip
-                summary["runs"].append(row)
-                versus = (
-                    ""
-                    if minimal is None
-                    else (
-                        f"; minimal loop {minimal:.0f} img/s, trainer/minimal {rate / minimal:.3f}"
-                    )
-                )
-                print(
-                    f"{name:15s} batch {batch:4d} compile={compiled!s:5s} {rate:10.0f} img/s "
-                    f"({row['pct_of_bf16_peak']:.1f}% of bf16 peak){versus}",
-                    flush=True,
-                )
+            summary["runs"] += _measure(args, name, compiled, peak)
     if args.pack > 1:
         packed = packing_gain(
             "mobilenet_v2", args.device, processes=args.pack, batch=128,

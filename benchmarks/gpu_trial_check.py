@@ -24,11 +24,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.execution import ExecutionOptions  # noqa: E402
-from harness.fake_datasets import trust_generated_cifar100, write_fake_cifar100  # noqa: E402
-from harness.grid import plan_trials  # noqa: E402
-from harness.suite import load_suite  # noqa: E402
-from harness.trial import run_trial  # noqa: E402
+from harness.data.fake_datasets import trust_generated_cifar100, write_fake_cifar100  # noqa: E402
+from harness.data.suite import load_suite  # noqa: E402
+from harness.models.execution import ExecutionOptions  # noqa: E402
+from harness.run.grid import plan_trials  # noqa: E402
+from harness.run.trial import run_trial  # noqa: E402
 
 METHODS = ("lwf", "lwf+kd", "lwf+prepruning@0.4")
 

@@ -26,11 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: harness/ and tests/ importable
 
-from harness.config import resolve_config  # noqa: E402
-from harness.record import LoadedRecords, load_records_leniently  # noqa: E402
-from harness.suite import parse_suite  # noqa: E402
-from harness.testing import TINY_SUITE_YAML  # noqa: E402
-from harness.training import TrainingConfig  # noqa: E402
+from harness.api.config import resolve_config  # noqa: E402
+from harness.api.testing import TINY_SUITE_YAML  # noqa: E402
+from harness.data.suite import parse_suite  # noqa: E402
+from harness.records.store import LoadedRecords, load_records_leniently  # noqa: E402
+from harness.training.trainer import TrainingConfig  # noqa: E402
 from tests.record_factory import make_record, write_records  # noqa: E402
 
 TARGET_CPU_S = 0.1

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: tests/ and harness/ importable
 
 from harness.leaderboard.build import build_site  # noqa: E402
-from harness.record import load_records_leniently, record_path  # noqa: E402
+from harness.records.layout import record_path  # noqa: E402
+from harness.records.store import load_records_leniently  # noqa: E402
 from tests.record_factory import synthetic_records  # noqa: E402
 
 

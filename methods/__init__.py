@@ -1,1 +1,1 @@
-"""In-tree adapters. Every module below registers itself on import (see harness/adapters.py)."""
+"""In-tree adapters. Every module below registers itself on import (see harness/api/adapters.py)."""

@@ -15,10 +15,10 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-import harness.trial
-from harness.protocol import TaskEvent
-from harness.testing import tiny_suite
-from harness.trial import TrialSpec, run_trial
+import harness.run.trial
+from harness.api.testing import tiny_suite
+from harness.evaluation.protocol import TaskEvent
+from harness.run.trial import TrialSpec, run_trial
 
 
 def tiny_spec(
@@ -74,7 +74,7 @@ def tiny_record(
 def _run_watching_memory(spec: TrialSpec) -> ContractTrial:
     """``run_trial(spec)``, noting the size of the exemplar memory ``build_learner`` hands
     the adapter after every task (``build_learner`` is wrapped for this call only)."""
-    real_build_learner = harness.trial.build_learner
+    real_build_learner = harness.run.trial.build_learner
     memories: list[Any] = []
     sizes: list[int] = []
 
@@ -86,10 +86,10 @@ def _run_watching_memory(spec: TrialSpec) -> ContractTrial:
     def on_task_end(event: TaskEvent) -> None:
         sizes.append(len(memories[-1]))
 
-    harness.trial.build_learner = build_learner
+    harness.run.trial.build_learner = build_learner
     try:
         record = run_trial(spec, on_task_end=on_task_end)
     finally:
-        harness.trial.build_learner = real_build_learner
+        harness.run.trial.build_learner = real_build_learner
     budget = memories[-1].budget if memories else None
     return ContractTrial(record, budget, tuple(sizes))

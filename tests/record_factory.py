@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.record_schema import (
+from harness.records.schema import (
     InferenceCost,
     Latency,
     Results,

@@ -17,14 +17,13 @@ from harness.leaderboard.aggregate import (
     count_excluded,
     current_versions,
     drop_duplicate_trials,
-    drop_unusable_records,
     pareto_front,
     records_to_frame,
     suite_front,
     summarize,
-    unusable_reason,
 )
-from harness.record import load_records_leniently
+from harness.leaderboard.usable import drop_unusable_records, unusable_reason
+from harness.records.store import load_records_leniently
 from tests.record_factory import make_record
 
 SQRT2 = math.sqrt(2.0)

@@ -15,7 +15,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from harness.cost import count_flops, count_macs_ptflops
+from harness.cost.inference import count_flops, count_macs_ptflops
 
 # Kernels scaled_dot_product_attention dispatches to on a CPU (flash: CPU's fused kernel,
 # torch's counter has no formula for it; math: decomposed into matmuls).

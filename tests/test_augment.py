@@ -1,18 +1,18 @@
-"""Batched training augmentation (harness.augment) and in-model pixel normalisation."""
+"""Batched training augmentation (harness.data.augment) and in-model pixel normalisation."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from harness.augment import (
+from harness.data.augment import (
     AugmentationError,
     HorizontalFlip,
     RandomCrop,
     RandomResizedCrop,
     parse_augmentation,
 )
-from harness.pixels import PixelNormalization
+from harness.data.pixels import PixelNormalization
 
 
 def _images(n: int = 6, size: int = 8) -> torch.Tensor:

@@ -15,9 +15,9 @@ import torch
 import torchvision
 from torch import nn
 
-from harness.backbones import BACKBONES, Backbone, cifar_stem_weight, create_backbone
-from harness.registry import UnknownNameError
-from harness.weights import MissingWeightsError
+from harness.api.registry import UnknownNameError
+from harness.models.backbones import BACKBONES, Backbone, cifar_stem_weight, create_backbone
+from harness.models.weights import MissingWeightsError
 from tests.test_weights import fake_torchvision_weights, hub_dir, no_downloads
 
 __all__ = ["hub_dir", "no_downloads"]  # fixtures shared with test_weights

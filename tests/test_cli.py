@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import datasets
-from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
+from harness.api.adapters import FRAMEWORKS, STRATEGIES, load_adapters
+from harness.api.testing import TINY_SUITE_YAML
 from harness.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from harness.testing import TINY_SUITE_YAML
+from harness.data import datasets
 
 load_adapters()
 
@@ -25,7 +25,7 @@ BROKEN_METHOD = """\
 # worker) that passes every check before the run and then crashes inside its trial.
 CRASHING_PLUGIN = {
     "crashing_strategy.py": (
-        "from harness.adapters import STRATEGIES, Strategy\n\n\n"
+        "from harness.api.adapters import STRATEGIES, Strategy\n\n\n"
         "@STRATEGIES.register('crashes_in_worker')\n"
         "class CrashesInWorker(Strategy):\n"
         "    def begin_task(self, model, task):\n"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.grid import plan_trials
-from harness.record import cost_warnings, load_records
+from harness.records.store import load_records
+from harness.records.validation import cost_warnings
+from harness.run.grid import plan_trials
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SUITES = sorted(p.name for p in RESULTS.iterdir() if p.is_dir()) if RESULTS.is_dir() else []

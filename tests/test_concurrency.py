@@ -7,8 +7,9 @@ import argparse
 
 import pytest
 
-from harness import cli, concurrency
-from harness.concurrency import default_max_concurrent
+from harness.cli import run as run_command
+from harness.run import concurrency
+from harness.run.concurrency import default_max_concurrent
 
 
 @pytest.mark.parametrize(
@@ -41,8 +42,8 @@ def _args(**changes: object) -> argparse.Namespace:
 def test_the_command_line_sizes_a_local_run_by_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr(concurrency, "load_average", lambda: 1.9)
-    assert cli._max_concurrent(_args(), trials=21) == 1
+    assert run_command._max_concurrent(_args(), trials=21) == 1
     monkeypatch.setattr(concurrency, "load_average", lambda: 0.1)
-    assert cli._max_concurrent(_args(), trials=21) == 2
-    assert cli._max_concurrent(_args(max_concurrent=3), trials=21) == 3  # asked for: kept
-    assert cli._max_concurrent(_args(address="10.0.0.5:6379"), trials=21) is None  # Ray's
+    assert run_command._max_concurrent(_args(), trials=21) == 2
+    assert run_command._max_concurrent(_args(max_concurrent=3), trials=21) == 3  # asked for: kept
+    assert run_command._max_concurrent(_args(address="10.0.0.5:6379"), trials=21) is None  # Ray's

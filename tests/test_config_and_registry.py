@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
-from harness.config import ConfigError, resolve_config
-from harness.registry import Registry, UnknownNameError
+from harness.api.adapters import FRAMEWORKS, STRATEGIES, load_adapters
+from harness.api.config import ConfigError, resolve_config
+from harness.api.registry import Registry, UnknownNameError
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,16 @@ import torch
 import torchvision
 from torch import nn
 
-from harness.backbones import create_backbone
-from harness.cost import (
+from harness.cost.inference import (
     InferenceCost,
     count_flops_torch,
     count_macs_ptflops,
     count_parameters,
     measure_inference_cost,
 )
-from harness.incremental_net import ClassifierHead, IncrementalNet
-from harness.latency import measure_latency
+from harness.cost.latency import measure_latency
+from harness.models.backbones import create_backbone
+from harness.models.incremental_net import ClassifierHead, IncrementalNet
 
 # Paper figures (re-derived in shared/ECOSYSTEM_NOTES.md): CIFAR-style ResNet-34 with a
 # 100-class head at 32x32, 2.32 GFLOPs and 21.28 M parameters without the head (2 decimals);

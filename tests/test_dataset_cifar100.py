@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from harness.datasets import DatasetUnavailableError, check_dataset, cifar100, load_dataset
-from harness.fake_datasets import (
+from harness.data.datasets import DatasetUnavailableError, check_dataset, cifar100, load_dataset
+from harness.data.fake_datasets import (
     generated_cifar100_checksums,
     trust_generated_cifar100,
     write_fake_cifar100,

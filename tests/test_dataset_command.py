@@ -7,17 +7,21 @@ import urllib.error
 
 import pytest
 
-import harness.datasets
-from harness.data_command import add_data_command
-from harness.datasets import DatasetUnavailableError
-from harness.fake_datasets import trust_generated_cifar100, write_fake_aircraft, write_fake_cifar100
+import harness.data.datasets
+from harness.cli.data import add_command
+from harness.data.datasets import DatasetUnavailableError
+from harness.data.fake_datasets import (
+    trust_generated_cifar100,
+    write_fake_aircraft,
+    write_fake_cifar100,
+)
 from tests.work_watch import assert_fails_at_once, watch_work
 
 
 def run(argv: list[str]) -> int:
     """What ``harness.cli.main`` does with the data command: bad data -> exit code 2."""
     parser = argparse.ArgumentParser(prog="cilbench")
-    add_data_command(parser.add_subparsers(required=True))
+    add_command(parser.add_subparsers(required=True))
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
@@ -28,7 +32,7 @@ def run(argv: list[str]) -> int:
 
 @pytest.fixture
 def root(tmp_path, monkeypatch):
-    monkeypatch.setattr(harness.datasets, "DEBIAN_FASHION_MNIST", tmp_path / "no-package")
+    monkeypatch.setattr(harness.data.datasets, "DEBIAN_FASHION_MNIST", tmp_path / "no-package")
     write_fake_cifar100(tmp_path, train_per_class=1, test_per_class=1, num_classes=5)
     trust_generated_cifar100(tmp_path)
     write_fake_aircraft(tmp_path, per_class_per_split=1, num_classes=4, image_size=(40, 30))
@@ -40,10 +44,10 @@ def _rows(output: str) -> dict[str, list[str]]:
 
 
 def test_the_table_shows_every_dataset_and_its_state(root, capsys) -> None:
-    harness.datasets.load_dataset("fgvc-aircraft", root, image_size=16)
+    harness.data.datasets.load_dataset("fgvc-aircraft", root, image_size=16)
     assert run(["data", "--data-root", str(root)]) == 0
     rows = _rows(capsys.readouterr().out)
-    assert set(harness.datasets.DATASETS.names()) <= set(rows)
+    assert set(harness.data.datasets.DATASETS.names()) <= set(rows)
     assert rows["cifar100"][1:4] == ["ok", "3", "0"]
     assert rows["fgvc-aircraft"][1:4] == ["ok", "16", "1"]  # 4 txt + 12 images; one cache
     assert rows["stanford-cars"][1] == rows["fashion-mnist"][1] == "missing"

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from harness.datasets import DatasetUnavailableError, image_cache, load_dataset
-from harness.fake_datasets import write_fake_aircraft, write_fake_cars
+from harness.data.datasets import DatasetUnavailableError, image_cache, load_dataset
+from harness.data.fake_datasets import write_fake_aircraft, write_fake_cars
 
 AIRCRAFT = "fgvc-aircraft-2013b/data"
 

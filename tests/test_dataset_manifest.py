@@ -7,14 +7,14 @@ import os
 
 import pytest
 
-from harness.datasets import (
+from harness.data.datasets import (
     DATASETS,
     DatasetUnavailableError,
     check_dataset,
     image_cache,
     load_dataset,
 )
-from harness.fake_datasets import write_fake_aircraft, write_fake_cars
+from harness.data.fake_datasets import write_fake_aircraft, write_fake_cars
 from tests.work_watch import assert_fails_at_once, watch_work
 
 IMAGES = "fgvc-aircraft-2013b/data/images"
@@ -43,9 +43,9 @@ def _error(root, *, full: bool = False) -> str:
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_missing_data_fails_within_a_second_with_everything_needed(name, tmp_path, monkeypatch):
-    import harness.datasets
+    import harness.data.datasets
 
-    monkeypatch.setattr(harness.datasets, "DEBIAN_FASHION_MNIST", tmp_path / "no-package")
+    monkeypatch.setattr(harness.data.datasets, "DEBIAN_FASHION_MNIST", tmp_path / "no-package")
     for attempt in (check_dataset, lambda n, r: load_dataset(n, r, image_size=32)):
         with watch_work() as work, pytest.raises(DatasetUnavailableError) as info:
             attempt(name, tmp_path / "empty")
@@ -156,9 +156,9 @@ def test_the_fast_check_of_cars_reads_the_mat_annotations(tmp_path) -> None:
 
 
 def test_every_registered_dataset_can_be_checked(tmp_path, monkeypatch) -> None:
-    import harness.datasets
+    import harness.data.datasets
 
-    monkeypatch.setattr(harness.datasets, "DEBIAN_FASHION_MNIST", tmp_path / "no-package")
+    monkeypatch.setattr(harness.data.datasets, "DEBIAN_FASHION_MNIST", tmp_path / "no-package")
     for name in DATASETS:
         try:
             check_dataset(name, tmp_path)

@@ -8,8 +8,13 @@ import urllib.error
 import numpy as np
 import pytest
 
-from harness import datasets
-from harness.datasets import DatasetUnavailableError, check_dataset, fashion_mnist, load_dataset
+from harness.data import datasets
+from harness.data.datasets import (
+    DatasetUnavailableError,
+    check_dataset,
+    fashion_mnist,
+    load_dataset,
+)
 from tests.work_watch import assert_fails_at_once, watch_work
 
 

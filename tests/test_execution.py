@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from harness.api.testing import TINY_SUITE_YAML
 from harness.cli import EXIT_BAD_INPUT, main
-from harness.execution import Execution, ExecutionError, ExecutionOptions
-from harness.run_checks import gpus_per_trial
-from harness.testing import TINY_SUITE_YAML
-from harness.trial import TrialSpec, run_trial
+from harness.models.execution import Execution, ExecutionError, ExecutionOptions
+from harness.run.checks import gpus_per_trial
+from harness.run.trial import TrialSpec, run_trial
 
 CUDA = torch.cuda.is_available()
 
@@ -68,7 +68,7 @@ def test_the_record_says_where_and_how_the_trial_ran() -> None:
 
 
 def test_execution_is_not_part_of_a_trials_identity() -> None:
-    from harness.trial import resolve_trial
+    from harness.run.trial import resolve_trial
 
     fp32, bf16 = (resolve_trial(_spec(precision=p)).run_id for p in ("fp32", "bf16"))
     assert fp32 == bf16
@@ -99,7 +99,7 @@ def test_device_and_gpu_options_are_checked_before_ray_starts(
 
 
 def test_ray_reserves_gpu_fractions_only_when_asked() -> None:
-    from harness.scheduler import SchedulerOptions, trial_resources
+    from harness.run.scheduler import SchedulerOptions, trial_resources
 
     assert trial_resources(SchedulerOptions(cpus_per_trial=2)) == {"cpu": 2}
     packed = SchedulerOptions(cpus_per_trial=4, gpus_per_trial=0.25)

@@ -22,10 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.api.testing import TINY_SUITE_YAML, write_tiny_suite
 from harness.cli import EXIT_BAD_INPUT, main
-from harness.grid import plan_trials
-from harness.record import load_records, record_path, validate_record
-from harness.testing import TINY_SUITE_YAML, write_tiny_suite
+from harness.records.layout import record_path
+from harness.records.store import load_records
+from harness.records.validation import validate_record
+from harness.run.grid import plan_trials
 
 # A tiny suite whose second method trains long enough to be stopped or killed mid-trial.
 SLOW_SUITE_YAML = TINY_SUITE_YAML.replace(
@@ -119,11 +121,11 @@ def test_an_unwritable_results_folder_stops_the_run_before_it_starts(tmp_path, c
 
 
 def test_a_full_results_folder_stops_the_run_before_it_starts(tmp_path, capsys, monkeypatch):
-    import harness.run_checks
+    import harness.run.checks
 
     suite = write_tiny_suite(tmp_path)
     full = shutil._ntuple_diskusage(total=10**9, used=10**9 - 4096, free=4096)
-    monkeypatch.setattr(harness.run_checks.shutil, "disk_usage", lambda path: full)
+    monkeypatch.setattr(harness.run.checks.shutil, "disk_usage", lambda path: full)
     code = main(["run", "--suite", str(suite), "--seeds", "1", "--quick", "--no-site",
                  "--results", str(tmp_path / "results")])  # fmt: skip
     assert code == EXIT_BAD_INPUT
@@ -136,9 +138,9 @@ def test_a_full_results_folder_stops_the_run_before_it_starts(tmp_path, capsys, 
 FAULTY_DRIVER = textwrap.dedent("""\
     import json, sys
     from pathlib import Path
-    from harness import scheduler
+    from harness.run import scheduler
     from harness.cli import main
-    from harness.record import write_record
+    from harness.records.store import write_record
 
     deliver = scheduler._TrialEvents.on_trial_result
 
@@ -162,7 +164,7 @@ FAULTY_DRIVER = textwrap.dedent("""\
 def test_records_that_cannot_be_saved_fail_only_their_trials(tmp_path, ray_tmp) -> None:
     suite = write_tiny_suite(tmp_path)
     seed3 = plan_trials(suite=str(suite), methods=["finetune"], seeds=[3], debug=True).specs[0]
-    from harness.trial import failure_record
+    from harness.run.trial import failure_record
 
     blocked = record_path(tmp_path / "results", failure_record(seed3, None, "x", 0.0))
     blocked.mkdir(parents=True)  # a folder where seed 3's record goes
@@ -272,7 +274,7 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path, ray_tmp) 
     stopped = records["lwf-slow"]
     assert stopped["status"] == "failed" and "SIGTERM" in stopped["error"]["message"]
     spec = plan_trials(suite=str(suite), methods=["lwf-slow"], seeds=[1]).specs[0]
-    from harness.trial import resolve_trial
+    from harness.run.trial import resolve_trial
 
     assert stopped["run_id"] == resolve_trial(spec).run_id  # the next run replaces it
     deadline = time.monotonic() + 60  # a hang guard; agents exit within seconds
@@ -301,7 +303,7 @@ def test_a_killed_worker_gives_a_failure_record_with_its_cause(tmp_path, ray_tmp
     assert died["error"]["type"] in ("ActorDiedError", "RayActorError", "WorkerCrashedError")
     assert "Ray trial failed" not in died["error"]["message"]
     spec = plan_trials(suite=str(suite), methods=["lwf-slow"], seeds=[1]).specs[0]
-    from harness.trial import resolve_trial
+    from harness.run.trial import resolve_trial
 
     assert died["run_id"] == resolve_trial(spec).run_id
     assert not any(ray_tmp.iterdir())

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
-from harness.config import ConfigError, check_range, resolve_config
-from harness.suite import MAX_SUITE_BYTES, SuiteError, check_seeds, load_suite, parse_suite
-from harness.testing import TINY_SUITE_YAML
-from harness.training import TrainingConfig
+from harness.api.adapters import FRAMEWORKS, STRATEGIES, load_adapters
+from harness.api.config import ConfigError, check_range, resolve_config
+from harness.api.testing import TINY_SUITE_YAML
+from harness.data.suite import MAX_SUITE_BYTES, SuiteError, check_seeds, load_suite, parse_suite
+from harness.training.trainer import TrainingConfig
 
 ORDER_LINE = "  - order: [3, 0, 5, 1, 4, 2]\n"
 
@@ -252,12 +252,12 @@ NONSENSE_CONFIGS = [
 @pytest.fixture
 def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any run that gets past planning fails the test at once instead of starting Ray."""
-    import harness.scheduler
+    import harness.run.scheduler
 
     def refuse(*args, **kwargs):
         raise AssertionError("the trials reached the scheduler: the bad input was not refused")
 
-    monkeypatch.setattr(harness.scheduler, "run_grid", refuse)
+    monkeypatch.setattr(harness.run.scheduler, "run_grid", refuse)
 
 
 @pytest.mark.parametrize("method, override, message", NONSENSE_CONFIGS)

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 import torch
 
-from harness.config import ConfigError
-from harness.distillation import distillation_kl
-from harness.testing import tiny_suite
-from harness.trial import TrialSpec, resolve_trial, run_trial
+from harness.api.config import ConfigError
+from harness.api.testing import tiny_suite
+from harness.run.trial import TrialSpec, resolve_trial, run_trial
+from harness.training.distillation import distillation_kl
 from tests.contract_trials import tiny_record
 
 

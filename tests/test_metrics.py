@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.metrics import (
+from harness.evaluation.metrics import (
     accuracy_on_seen,
     average_forgetting,
     backward_transfer,

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from harness.cost import measure_inference_cost, why_not_cheaper
-from harness.model_size import parameter_stats
+from harness.cost.inference import measure_inference_cost, why_not_cheaper
+from harness.cost.model_size import parameter_stats
 
 
 def _mlp() -> nn.Sequential:

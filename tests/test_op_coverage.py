@@ -7,11 +7,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import flop_registry
 
-from harness.backbones import BACKBONES, create_backbone
-from harness.cost import count_flops, measure_inference_cost
-from harness.flop_formulas import MACS_FORMULAS
-from harness.incremental_net import IncrementalNet
-from harness.op_coverage import DATA_MOVEMENT_OPS, NEGLIGIBLE_OPS
+from harness.cost.flop_formulas import MACS_FORMULAS
+from harness.cost.inference import count_flops, measure_inference_cost
+from harness.cost.op_coverage import DATA_MOVEMENT_OPS, NEGLIGIBLE_OPS
+from harness.models.backbones import BACKBONES, create_backbone
+from harness.models.incremental_net import IncrementalNet
 from tests.test_backbones import BACKBONE_INPUTS
 
 

@@ -19,8 +19,8 @@ import pytest
 import torch
 import torchvision
 
-from harness.datasets import check_dataset
-from harness.fake_datasets import trust_generated_cifar100, write_fake_cifar100
+from harness.data.datasets import check_dataset
+from harness.data.fake_datasets import trust_generated_cifar100, write_fake_cifar100
 
 
 def _cilbench(*args: str, cwd: Path, torch_home: Path) -> subprocess.CompletedProcess:

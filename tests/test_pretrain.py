@@ -1,4 +1,4 @@
-"""Offline teacher pre-training (harness/pretrain.py) and the committed checkpoint."""
+"""Offline teacher pre-training (harness/models/pretrain.py) and the committed checkpoint."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.backbones import create_backbone
 from harness.cli import main
-from harness.datasets import DEBIAN_FASHION_MNIST
-from harness.pretrain import (
+from harness.data.datasets import DEBIAN_FASHION_MNIST
+from harness.models.backbones import create_backbone
+from harness.models.pretrain import (
     PretrainRecipe,
     load_source,
     run_pretrain,

@@ -13,12 +13,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from harness import provenance
-from harness.adapters import STRATEGIES, load_adapters
-from harness.execution import ExecutionOptions
-from harness.provenance import code_version, environment
-from harness.testing import TINY_SUITE_YAML
-from harness.trial import TrialSpec, failure_record, resolve_trial, run_trial
+from harness.api.adapters import STRATEGIES, load_adapters
+from harness.api.testing import TINY_SUITE_YAML
+from harness.models.environment import environment
+from harness.models.execution import ExecutionOptions
+from harness.records import provenance
+from harness.records.provenance import code_version
+from harness.run.trial import TrialSpec, failure_record, resolve_trial, run_trial
 
 load_adapters()
 
@@ -121,7 +122,7 @@ def test_built_in_adapters_say_so() -> None:
 
 
 PLUGIN_MODULE = """\
-from harness.adapters import Strategy
+from harness.api.adapters import Strategy
 
 
 class DemoPluginStrategy(Strategy):

@@ -1,4 +1,4 @@
-"""BN-scale channel pruning (harness.pruning) and the pre-/post-pruning frameworks."""
+"""BN-scale channel pruning (harness.training.pruning) and the pre-/post-pruning frameworks."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from harness.backbones import create_backbone
-from harness.incremental_net import IncrementalNet
-from harness.pruning import bn_scale_l1, conv_channels, prune_channels
+from harness.models.backbones import create_backbone
+from harness.models.incremental_net import IncrementalNet
+from harness.training.pruning import bn_scale_l1, conv_channels, prune_channels
 from tests.contract_trials import tiny_record
 
 RATIO = 0.4

@@ -8,21 +8,22 @@ from dataclasses import fields
 
 import pytest
 
-from harness import record_schema as schema
-from harness.leaderboard import aggregate
-from harness.metrics import compute_metrics
-from harness.record import validate_record
+from harness.evaluation.metrics import compute_metrics
+from harness.leaderboard import aggregate, usable
+from harness.records import schema as schema
+from harness.records.validation import validate_record
 from tests.record_factory import make_record
 
 
 def test_the_schema_imports_neither_torch_nor_anything_of_the_engine() -> None:
     code = (
-        "import sys, harness.record_schema; "
+        "import sys, harness.records.schema; "
         "print(' '.join(m for m in sys.modules if m == 'torch' or m.startswith('harness')))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.split()  # fmt: skip
-    assert set(loaded) == {"harness", "harness.record_schema"}
+    assert set(loaded) == {"harness", "harness.records", "harness.records.schema",
+                           "harness.evaluation", "harness.evaluation.metrics"}  # fmt: skip
 
 
 def test_every_metric_is_computed_and_every_cost_is_a_field() -> None:
@@ -35,7 +36,7 @@ def test_every_metric_is_computed_and_every_cost_is_a_field() -> None:
 def test_the_aggregation_takes_its_lists_from_the_schema() -> None:
     assert aggregate.METRICS == schema.METRIC_NAMES
     assert aggregate.COSTS == tuple(q.name for q in schema.COSTS)
-    assert aggregate.VALUE_RANGES is schema.VALUE_RANGES
+    assert usable.VALUE_RANGES is schema.VALUE_RANGES
     assert aggregate.COUNTER_DISAGREEMENT_LIMIT_PCT == schema.COUNTER_TOLERANCE_PCT
 
 

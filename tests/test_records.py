@@ -7,17 +7,17 @@ import json
 
 import pytest
 
-from harness.adapters import STRATEGIES, load_adapters
-from harness.record import (
+from harness.api.adapters import STRATEGIES, load_adapters
+from harness.api.testing import tiny_suite
+from harness.records.store import (
     MalformedRecordError,
     RecordExistsError,
     find_record,
     load_records,
-    validate_record,
     write_record,
 )
-from harness.testing import tiny_suite
-from harness.trial import TrialSpec, run_trial
+from harness.records.validation import validate_record
+from harness.run.trial import TrialSpec, run_trial
 
 load_adapters()
 

@@ -12,22 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from harness import record as record_module
+from harness.api.testing import TINY_SUITE_YAML, write_tiny_suite
 from harness.cli import EXIT_BAD_INPUT, main
-from harness.grid import plan_trials
-from harness.record import (
+from harness.records import store as record_module
+from harness.records.layout import RecordPathError, record_path
+from harness.records.store import (
     MalformedRecordError,
     RecordExistsError,
-    RecordPathError,
     index_record_files,
     load_records,
     load_records_leniently,
-    record_path,
-    validate_record,
     write_record,
 )
-from harness.testing import TINY_SUITE_YAML, write_tiny_suite
-from harness.trial import TrialSpec, failure_record, resolve_trial
+from harness.records.validation import validate_record
+from harness.run.grid import plan_trials
+from harness.run.trial import TrialSpec, failure_record, resolve_trial
 from tests.record_factory import make_record
 
 NAN, INF = float("nan"), float("inf")
@@ -277,7 +276,7 @@ def test_the_cause_of_a_worker_death_is_kept(tmp_path) -> None:
     from ray import cloudpickle
     from ray.exceptions import ActorDiedError
 
-    from harness.scheduler import _trial_error
+    from harness.run.scheduler import _trial_error
 
     class DeadTrial:  # as Tune has it when it calls on_trial_error: local files, no sync yet
         pickled_error_file = str(tmp_path / "error.pkl")

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-import harness.safe_parse as safe_parse
+import harness.records.safe_parse as safe_parse
+from harness.api.config import ConfigError, resolve_config
+from harness.api.testing import TINY_SUITE_YAML
 from harness.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from harness.config import ConfigError, resolve_config
-from harness.datasets.manifest import read_manifest
-from harness.record import MalformedRecordError, load_records, load_records_leniently
-from harness.safe_parse import MAX_DEPTH, UntrustedInputError, load_json, load_yaml
-from harness.suite import SuiteError, parse_suite
-from harness.testing import TINY_SUITE_YAML
-from harness.training import TrainingConfig
+from harness.data.datasets.manifest import read_manifest
+from harness.data.suite import SuiteError, parse_suite
+from harness.records.safe_parse import MAX_DEPTH, UntrustedInputError, load_json, load_yaml
+from harness.records.store import MalformedRecordError, load_records, load_records_leniently
+from harness.training.trainer import TrainingConfig
 from tests.record_factory import make_record, write_records
 
 DEEP = 200_000  # the hostile record: {"a": [[[...]]]} 200,000 deep

@@ -13,18 +13,20 @@ from pathlib import Path
 import pytest
 
 from harness.leaderboard.aggregate import (
-    LatencySetting,
     counter_disagreement_pct,
-    latency_frame,
     records_to_frame,
     summarize,
-    summarize_latencies,
-    trial_latencies,
     uncounted_ops,
-    unusable_reason,
 )
 from harness.leaderboard.build import build_site
 from harness.leaderboard.columns import COLUMNS, SIZE, device_text, gflops_flags, suite_columns
+from harness.leaderboard.latencies import (
+    LatencySetting,
+    latency_frame,
+    summarize_latencies,
+    trial_latencies,
+)
+from harness.leaderboard.usable import unusable_reason
 from tests.record_factory import NEWER_COST_KEYS, latency, make_record, with_hardware
 from tests.test_site import Page
 

@@ -28,9 +28,10 @@ def test_the_command_line_imports_nothing_heavy_until_a_command_needs_it() -> No
 
 def test_the_driver_and_a_digits_trials_data_do_not_import_scikit_learn() -> None:
     driver_and_worker = """
-import harness.cli, harness.grid, harness.record_saving, harness.run_checks, harness.scheduler
-from harness.datasets import load_dataset
-from harness.grid import plan_trials, preflight
+import harness.cli, harness.run.grid, harness.run.record_saving, harness.run.checks
+import harness.run.scheduler
+from harness.data.datasets import load_dataset
+from harness.run.grid import plan_trials, preflight
 plan = plan_trials(suite="digits-5split", methods=["lwf"], seeds=[1], results_dir="/nonexistent")
 preflight(plan, None)  # the driver's data and weights check
 load_dataset("sklearn-digits")  # what a worker's first digits trial loads
@@ -43,7 +44,7 @@ load_dataset("sklearn-digits")  # what a worker's first digits trial loads
 def test_the_digits_are_scikit_learns_bit_for_bit() -> None:
     from sklearn.datasets import load_digits
 
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
 
     ours, theirs = load_dataset("sklearn-digits"), load_digits()
     assert ours.train_x.dtype == np.float32 and ours.train_y.dtype == np.int64
@@ -58,8 +59,8 @@ def test_a_trial_process_imports_model_libraries_only_when_a_trial_needs_them() 
     it about two CPU-seconds, paid only by trials that build, prune or cost such models."""
     code = """
 import json, sys
-import harness.trial
-from harness.adapters import load_adapters
+import harness.run.trial
+from harness.api.adapters import load_adapters
 load_adapters()
 print(json.dumps([m for m in ("torchvision", "torch_pruning", "timm", "ptflops",
                               "torch._dynamo") if m in sys.modules]))

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from harness.backbones import create_backbone
-from harness.cost import count_flops_torch
-from harness.exemplars import ExemplarMemory
-from harness.incremental_net import ClassifierHead, IncrementalNet
-from harness.stream import Split, TaskData, TaskInfo
+from harness.cost.inference import count_flops_torch
+from harness.data.stream import Split, TaskData, TaskInfo
+from harness.models.backbones import create_backbone
+from harness.models.incremental_net import ClassifierHead, IncrementalNet
+from harness.training.exemplars import ExemplarMemory
 from methods.strategies.icarl import ICaRL, ICaRLConfig, NearestMeanClassifier, herding_order
 from methods.strategies.ssil import SSIL, SSILConfig, separated_softmax_loss, task_wise_kd
 from tests.contract_trials import tiny_record

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness.datasets import RawDataset
-from harness.exemplars import ExemplarBudgetError, ExemplarMemory
-from harness.stream import SealedSplit, Split, TestDataAccessError, relabel
-from harness.suite import load_suite
-from harness.suite_stream import stream_for_suite, stream_from_raw
-from harness.testing import TINY_CLASS_ORDER, tiny_suite
+from harness.api.testing import TINY_CLASS_ORDER, tiny_suite
+from harness.data.datasets import RawDataset
+from harness.data.stream import SealedSplit, Split, TestDataAccessError, relabel
+from harness.data.suite import load_suite
+from harness.data.suite_stream import stream_for_suite, stream_from_raw
+from harness.training.exemplars import ExemplarBudgetError, ExemplarMemory
 
 
 @pytest.fixture(scope="module")

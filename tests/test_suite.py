@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from harness.registry import UnknownNameError
-from harness.suite import (
+from harness.api.registry import UnknownNameError
+from harness.api.testing import TINY_SUITE_YAML
+from harness.data.suite import (
     SuiteError,
     class_order_sha256,
     default_suites_dir,
@@ -14,7 +15,6 @@ from harness.suite import (
     load_suite,
     parse_suite,
 )
-from harness.testing import TINY_SUITE_YAML
 
 SUITES = list_suites()
 

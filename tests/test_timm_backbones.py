@@ -16,12 +16,12 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from harness.backbones import BACKBONES, create_backbone
-from harness.incremental_net import IncrementalNet
-from harness.pruning import NotPrunableError, check_prunable, prune_channels
-from harness.registry import UnknownNameError
-from harness.trial import run_trial
-from harness.weights import MissingWeightsError, WeightsSpecError, resolve_weights
+from harness.api.registry import UnknownNameError
+from harness.models.backbones import BACKBONES, create_backbone
+from harness.models.incremental_net import IncrementalNet
+from harness.models.weights import MissingWeightsError, WeightsSpecError, resolve_weights
+from harness.run.trial import run_trial
+from harness.training.pruning import NotPrunableError, check_prunable, prune_channels
 from tests.contract_trials import tiny_record, tiny_spec
 
 VIT, CNN = "timm:test_vit", "timm:test_resnet"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.augment import Augmentation, HorizontalFlip
-from harness.stream import Split
-from harness.training import Trainer, TrainingConfig
+from harness.data.augment import Augmentation, HorizontalFlip
+from harness.data.stream import Split
+from harness.training.trainer import Trainer, TrainingConfig
 
 
 def _data(n: int = 8) -> Split:

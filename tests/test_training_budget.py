@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from harness.adapters import FRAMEWORKS, STRATEGIES, load_adapters
-from harness.training_budget import BudgetMismatchError, TrainingMeter
-from harness.trial import run_trial
+from harness.api.adapters import FRAMEWORKS, STRATEGIES, load_adapters
+from harness.run.trial import run_trial
+from harness.training.budget import BudgetMismatchError, TrainingMeter
 from tests.contract_trials import tiny_record, tiny_spec
 
 load_adapters()

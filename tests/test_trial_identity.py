@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.grid import plan_trials
-from harness.testing import TINY_SUITE_YAML
-from harness.trial import TrialSpec, resolve_trial
+from harness.api.testing import TINY_SUITE_YAML
+from harness.cli import run as run_command
+from harness.run.grid import plan_trials
+from harness.run.trial import TrialSpec, resolve_trial
 
 SUITE = "digits-5split"  # its lwf+postpruning@0.4 entry is lwf+postpruning with ratio 0.4
 
@@ -60,7 +61,7 @@ def test_the_command_line_finds_the_suite_entrys_record_and_skips_it(
     def no_run(*args: object) -> int:
         raise AssertionError("the trial was planned again instead of being skipped")
 
-    monkeypatch.setattr(cli, "_run_plan", no_run)
+    monkeypatch.setattr(run_command, "_run_plan", no_run)
     argv = ["run", "--suite", SUITE, "--method", "lwf+postpruning", "--seeds", "1",
             "--results", str(results), "--no-site"]  # fmt: skip
     with caplog.at_level(logging.INFO, logger="cilbench"):

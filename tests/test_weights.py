@@ -18,9 +18,9 @@ import torch
 import torchvision
 from torchvision.models import MobileNet_V2_Weights, ResNet34_Weights, Weights, WeightsEnum
 
-import harness.weights as weights_module
-from harness.backbones import BACKBONES
-from harness.weights import (
+import harness.models.weights as weights_module
+from harness.models.backbones import BACKBONES
+from harness.models.weights import (
     CorruptWeightsError,
     MissingWeightsError,
     ResolvedWeights,

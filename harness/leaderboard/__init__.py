@@ -1,18 +1,26 @@
 """The leaderboard: records -> tables -> a static site, from ``results/`` alone.
 
-Three steps, each its own module (a module imports only those above it in this list):
+Three steps (records -> tables -> pages), each module one concept; a module imports only those
+above it in this list:
 
-    aggregate.py   records -> pandas frames: one row per trial, one per entry, Pareto fronts,
-                   per-device latency tables and the checks on the FLOP count
-    columns.py     the numeric columns of the tables: meaning, legend, how numbers are shown
-    files.py       templates, writing pages and records, building aside and swapping in
-    plots.py       the suite pages' matplotlib figures: which to draw, captions, drawing
-    entries.py     one entry's page: config, trials, inference cost, provenance, charts
-    suite_page.py  one suite version: ranking, display names, slugs, columns, its index card
-    build.py       ``build_site``: the whole site, suite versions side by side
+    usable.py          which records' numbers may be shown (every figure in its schema range)
+    aggregate.py       records -> pandas frames: one row per trial, one per entry, Pareto
+                       fronts and the checks on the FLOP count
+    latencies.py       latency per measurement setting (device, precision, batch, threads)
+    columns.py         the numeric columns of the tables: meaning, legend, how numbers are shown
+    files.py           templates, writing pages and records, building aside and swapping in
+    figure_style.py    what every figure shares: colours, markers, the GFLOPs axis, labels
+    pareto_plot.py     accuracy against GFLOPs with the Pareto front
+    comparison_plot.py plain versus enhanced bars per strategy
+    plots.py           which figures a suite version gets, their captions, drawing them
+    entry_charts.py    an entry's accuracy curve and heatmap
+    entries.py         one entry's page: config, trials, inference cost, provenance, reproduce
+    suite_page.py      one suite version: ranking, display names, slugs, columns, its index card
+    build.py           ``build_site``: the whole site, suite versions side by side
 
 Dependency fence (every module here): jinja2, matplotlib (no pyplot), pandas, numpy, the
-standard library and ``harness.metrics``; never torch or Ray (``tests/test_site.py`` checks).
+standard library, ``harness.evaluation.metrics`` and ``harness.records``; never torch or Ray
+(``tests/test_fences.py`` checks).
 Importing this package imports nothing heavy: take what you need from its modules, e.g.
 ``from harness.leaderboard.build import build_site``.
 """

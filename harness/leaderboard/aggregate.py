@@ -1,6 +1,6 @@
 """Records -> tables: the "aggregate" step between running trials and building the site.
 
-Pure functions over record dicts (as returned by ``harness.record.load_records_leniently``)
+Pure functions over record dicts (as returned by ``harness.records.store.load_records_leniently``)
 and pandas frames, so the leaderboard's numbers are unit-testable without running a trial.
 Besides the per-entry means (``summarize``) it gives latencies per measurement setting
 (``latency_frame``, ``summarize_latencies``: a device, precision, batch size and CPU thread
@@ -19,27 +19,25 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from harness import record_schema as schema
-from harness.record_schema import ACCURACY_METRICS, METRIC_NAMES
+from harness.leaderboard.usable import (
+    COSTS,
+    METRICS,
+    VALUE_COLUMNS,
+    drop_unusable_records,
+    is_leaderboard_record,
+    out_of_range,
+    training_values,
+)
+from harness.records import schema as schema
+from harness.records.schema import ACCURACY_METRICS
 
 logger = logging.getLogger(__name__)
 
-# Metrics and costs, their names and valid ranges, come from the record's schema: a shown
-# figure outside its range (NaN, infinity, 1e6 %) is a broken record, which would rank first,
-# join the Pareto front or crash the plots. Costs here are the ones averaged over seeds.
-METRICS: tuple[str, ...] = METRIC_NAMES
-COSTS: tuple[str, ...] = tuple(q.name for q in schema.COSTS)
-# Training compute beside the inference cost (from the record's training_budget).
-TRAINING: tuple[str, ...] = tuple(q.name for q in schema.TRAINING)
-VALUE_COLUMNS: tuple[str, ...] = METRICS + COSTS + TRAINING
-VALUE_RANGES: dict[str, tuple[float, float]] = schema.VALUE_RANGES
 # Fewer trials than this and an entry's mean is marked provisional.
 MIN_SEEDS = 3
 
@@ -76,11 +74,6 @@ FRAME_COLUMNS: tuple[str, ...] = (
 )
 
 
-def is_leaderboard_record(record: Mapping[str, Any]) -> bool:
-    """True for records the leaderboard may show: finished, and made without test shortcuts."""
-    return record.get("status") == "ok" and not record.get("debug", False)
-
-
 def entry_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
     """The GROUP_KEYS of a record: which leaderboard row its trial belongs to."""
     suite, method = record["suite"], record["method"]
@@ -104,138 +97,6 @@ def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def unusable_reason(record: Mapping[str, Any]) -> str | None:
-    """Why a leaderboard record's numbers cannot be shown, or None when they can.
-
-    Every accuracy metric must be present; every figure present must be a finite number in
-    its ``VALUE_RANGES``, and so must every cell of the accuracy matrices (0-100 %). A cost may
-    be missing (older records lack some); ``summarize`` counts what it averaged.
-    """
-    results = record.get("results")
-    if not isinstance(results, Mapping) or not isinstance(results.get("metrics"), Mapping):
-        return "no results.metrics block"
-    cost = record.get("inference_cost") or {}
-    if not isinstance(cost, Mapping):
-        return "inference_cost is not an object"
-    training = _training_values(record)
-    for name in VALUE_COLUMNS:
-        value = (results["metrics"] if name in METRICS else {**cost, **training}).get(name)
-        if value is None and name not in METRICS:
-            continue
-        problem = _out_of_range(value, VALUE_RANGES[name])
-        if problem:
-            return f"{name} is {problem}"
-    problem = _newer_cost_problem(cost)
-    if problem:
-        return f"inference_cost.{problem}"
-    for key in ("acc_matrix_pct", "task_aware_acc_matrix_pct"):
-        problem = _matrix_problem(results.get(key))
-        if problem:
-            return f"results.{key} {problem}"
-    return None
-
-
-def _newer_cost_problem(cost: Mapping[str, Any]) -> str:
-    """ "" when the optional, newer cost fields are absent or well formed, else the problem."""
-    disagreement = cost.get("counter_disagreement_pct")
-    if disagreement is not None:
-        problem = _out_of_range(disagreement, (0.0, math.inf))
-        if problem:
-            return f"counter_disagreement_pct is {problem}"
-    ops = cost.get("uncounted_ops")
-    if ops is not None and not (isinstance(ops, list) and all(isinstance(o, str) for o in ops)):
-        return f"uncounted_ops is not a list of op names ({ops!r})"
-    dtypes = cost.get("param_dtypes")
-    if dtypes is not None and not (
-        isinstance(dtypes, Mapping)
-        and all(isinstance(k, str) and _is_count(v) for k, v in dtypes.items())
-    ):
-        return f"param_dtypes is not an object of dtype name -> parameter count ({dtypes!r})"
-    latencies = cost.get("latencies")
-    if latencies is None:
-        return ""
-    if not isinstance(latencies, list):
-        return f"latencies is not a list ({latencies!r})"
-    for k, item in enumerate(latencies):
-        problem = _latency_problem(item)
-        if problem:
-            return f"latencies[{k}] {problem}"
-    return ""
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 0
-
-
-def _latency_problem(item: Any) -> str:
-    if not isinstance(item, Mapping):
-        return "is not an object"
-    for key in ("device", "device_name", "precision"):
-        if not isinstance(item.get(key), str) or not item[key]:
-            return f"has no {key} name"
-    batch, threads = item.get("batch_size"), item.get("threads")
-    if not _is_count(batch) or batch < 1:
-        return f"has batch_size {batch!r}, not a positive integer"
-    if threads is not None and (not _is_count(threads) or threads < 1):
-        return f"has threads {threads!r}, neither null nor a positive integer"
-    for key in ("ms_per_batch", "images_per_s"):
-        problem = _out_of_range(item.get(key), (0.0, math.inf))
-        if problem:
-            return f"has {key} {problem}"
-    return ""
-
-
-def _out_of_range(value: Any, bounds: tuple[float, float]) -> str:
-    """ "" for a finite number within ``bounds``, else what is wrong with ``value``."""
-    if value is None:
-        return "missing"
-    if isinstance(value, bool) or not isinstance(value, Real):
-        return f"not a number ({value!r})"
-    if not math.isfinite(value):
-        return f"{value!r}, not a finite number"
-    low, high = bounds
-    if not low <= value <= high:
-        return f"{value!r}, outside [{low:g}, {high:g}]"
-    return ""
-
-
-def _matrix_problem(matrix: Any) -> str:
-    if not isinstance(matrix, list) or not matrix or not all(isinstance(r, list) for r in matrix):
-        return "is not a list of rows"
-    for i, row in enumerate(matrix):
-        for j, value in enumerate(row):
-            problem = "" if value is None else _out_of_range(value, schema.PERCENT)
-            if problem:
-                return f"[{i}][{j}] is {problem}"
-    return ""
-
-
-def drop_unusable_records(
-    records: Iterable[Mapping[str, Any]],
-) -> tuple[list[Mapping[str, Any]], list[str]]:
-    """Leave out leaderboard records whose numbers cannot be shown; a warning names each.
-
-    Failed and debug records pass through (they are counted, never shown). The strict loader
-    refuses such records already; this guards callers that pass records in directly.
-    """
-    kept, warnings = [], []
-    for record in records:
-        reason = unusable_reason(record) if is_leaderboard_record(record) else None
-        if reason is None:
-            kept.append(record)
-        else:
-            warnings.append(_unusable_warning(record, reason))
-    return kept, sorted(warnings)
-
-
-def _unusable_warning(record: Mapping[str, Any], reason: str) -> str:
-    label = (record.get("method") or {}).get("label")
-    return (
-        f"record {record.get('run_id')} ({label}, seed {record.get('seed')}): {reason}; left "
-        "out of the leaderboard (`cilbench validate` names every problem of the file)"
-    )
-
-
 def _record_row(record: Mapping[str, Any]) -> dict[str, Any]:
     suite, method = record["suite"], record["method"]
     metrics = (record.get("results") or {}).get("metrics") or {}
@@ -254,16 +115,10 @@ def _record_row(record: Mapping[str, Any]) -> dict[str, Any]:
     )
     row.update({name: _number(metrics.get(name)) for name in METRICS})
     row.update({name: _number(cost.get(name)) for name in COSTS})
-    row.update({name: _number(value) for name, value in _training_values(record).items()})
+    row.update({name: _number(value) for name, value in training_values(record).items()})
     row["uncounted_ops"] = uncounted_ops(cost)
     row["counter_disagreement_pct"] = _number(counter_disagreement_pct(cost))
     return row
-
-
-def _training_values(record: Mapping[str, Any]) -> dict[str, float | None]:
-    """TRAINING figures of a record; None where it predates the metered budget."""
-    samples = schema.TrainingBudget.samples_millions(record.get("training_budget"))
-    return {"training_samples_millions": samples}
 
 
 def uncounted_ops(cost: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -286,11 +141,11 @@ def counter_disagreement_pct(cost: Mapping[str, Any]) -> float | None:
     is compared with the larger of the two (0 when both are zero).
     """
     recorded = cost.get("counter_disagreement_pct")
-    if not _out_of_range(recorded, (0.0, math.inf)):
+    if not out_of_range(recorded, (0.0, math.inf)):
         return float(recorded)
     torch_count = cost.get("gflops_per_image_torch")
     ptflops = cost.get("gflops_per_image_ptflops")
-    if _out_of_range(torch_count, (0.0, math.inf)) or _out_of_range(ptflops, (0.0, math.inf)):
+    if out_of_range(torch_count, (0.0, math.inf)) or out_of_range(ptflops, (0.0, math.inf)):
         return None
     base = torch_count or max(torch_count, ptflops)
     return 0.0 if base == 0 else abs(torch_count - ptflops) / base * 100.0
@@ -533,146 +388,3 @@ def suite_front(summary: pd.DataFrame, *, suite: str, version: int, metric: str)
 
 
 # ------------------------------------------------------------- latency per setting
-
-
-@dataclass(frozen=True)
-class LatencySetting:
-    """Where and how a latency was measured; figures of two settings are never averaged.
-
-    ``threads`` is the CPU thread count (None on a GPU, where it does not set the speed, and
-    on records that did not say).
-    """
-
-    device: str  # "cpu" or "cuda"
-    device_name: str  # the CPU model or the GPU's name
-    precision: str  # "fp32", "bf16", ...
-    batch_size: int
-    threads: int | None
-
-    def sort_key(self) -> tuple[Any, ...]:
-        """CPU first, then by device, precision, batch size and thread count."""
-        return (self.device != "cpu", self.device, self.device_name, self.precision,
-                self.batch_size, self.threads or 0)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Latency:
-    """One measurement of a trial: milliseconds per batch and images per second."""
-
-    setting: LatencySetting
-    ms_per_batch: float
-    images_per_s: float
-
-
-LATENCY_STATISTICS: tuple[str, ...] = ("ms_per_batch", "images_per_s")
-
-
-def trial_latencies(record: Mapping[str, Any]) -> list[Latency]:
-    """Every latency a record measured, one per setting (the first where a setting repeats).
-
-    From ``inference_cost.latencies`` where the record has it; an older record has only
-    ``latency_ms_b1``, measured on a CPU copy of the served model at batch 1 with
-    ``latency_threads`` threads on the machine its provenance names. Call on records that
-    ``unusable_reason`` accepts.
-    """
-    cost = record.get("inference_cost") or {}
-    listed = cost.get("latencies")
-    if isinstance(listed, list):
-        found = [_listed_latency(item) for item in listed]
-    else:
-        found = _legacy_latency(record, cost)
-    unique: dict[LatencySetting, Latency] = {}
-    for latency in found:
-        unique.setdefault(latency.setting, latency)
-    return list(unique.values())
-
-
-def _listed_latency(item: Mapping[str, Any]) -> Latency:
-    device = str(item["device"])
-    threads = item.get("threads") if device == "cpu" else None
-    setting = LatencySetting(
-        device=device,
-        device_name=str(item["device_name"]),
-        precision=str(item["precision"]),
-        batch_size=int(item["batch_size"]),
-        threads=None if threads is None else int(threads),
-    )
-    return Latency(setting, float(item["ms_per_batch"]), float(item["images_per_s"]))
-
-
-def _legacy_latency(record: Mapping[str, Any], cost: Mapping[str, Any]) -> list[Latency]:
-    ms = cost.get("latency_ms_b1")
-    if _out_of_range(ms, (0.0, math.inf)):
-        return []
-    threads = cost.get("latency_threads")
-    provenance = record.get("provenance")
-    processor = provenance.get("processor") if isinstance(provenance, Mapping) else None
-    setting = LatencySetting(
-        device="cpu",
-        device_name=str(processor) if processor else "cpu",
-        precision="fp32",
-        batch_size=1,
-        threads=int(threads) if _is_count(threads) and threads > 0 else None,
-    )
-    return [Latency(setting, float(ms), 1000.0 / ms if ms > 0 else math.nan)]
-
-
-LATENCY_FRAME_COLUMNS: tuple[str, ...] = (
-    GROUP_KEYS + TRIAL_KEYS + ("run_id", "setting") + LATENCY_STATISTICS
-)
-
-
-def latency_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per measurement of every trial ``records_to_frame`` keeps, long format.
-
-    Columns: GROUP_KEYS, TRIAL_KEYS, ``run_id``, ``setting`` (a ``LatencySetting``),
-    ``ms_per_batch`` and ``images_per_s``.
-    """
-    rows = []
-    for record in records:
-        if not is_leaderboard_record(record) or unusable_reason(record) is not None:
-            continue
-        trial = dict(zip(GROUP_KEYS + TRIAL_KEYS, trial_key(record), strict=True))
-        for latency in trial_latencies(record):
-            rows.append({**trial, "run_id": record["run_id"], "setting": latency.setting,
-                         "ms_per_batch": latency.ms_per_batch,
-                         "images_per_s": latency.images_per_s})  # fmt: skip
-    return pd.DataFrame(rows, columns=list(LATENCY_FRAME_COLUMNS))
-
-
-def summarize_latencies(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean, sample std and count of each statistic per entry and setting.
-
-    Columns: GROUP_KEYS, ``setting``, then ``<statistic>``, ``<statistic>_std`` and
-    ``<statistic>_count`` for ``ms_per_batch`` and ``images_per_s``, as in ``summarize``
-    (an exact 0 std when every trial measured the same value; NaN for one trial). Rows sorted
-    by GROUP_KEYS, then setting. Trials with different thread counts are different settings,
-    so they never share a mean.
-    """
-    columns = list(GROUP_KEYS) + ["setting"]
-    for name in LATENCY_STATISTICS:
-        columns += [name, f"{name}_std", f"{name}_count"]
-    measured: dict[tuple[Any, ...], dict[str, list[float]]] = {}
-    for row in frame.to_dict("records"):
-        key = tuple(row[k] for k in GROUP_KEYS) + (row["setting"],)
-        values = measured.setdefault(key, {name: [] for name in LATENCY_STATISTICS})
-        for name in LATENCY_STATISTICS:
-            if math.isfinite(row[name]):
-                values[name].append(float(row[name]))
-    rows = []
-    for key in sorted(measured, key=lambda k: (*k[:-1], k[-1].sort_key())):
-        row = dict(zip([*GROUP_KEYS, "setting"], key, strict=True))
-        for name, values in measured[key].items():
-            row[name], row[f"{name}_std"] = _mean_and_std(values)
-            row[f"{name}_count"] = len(values)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _mean_and_std(values: list[float]) -> tuple[float, float]:
-    if not values:
-        return math.nan, math.nan
-    mean = float(np.mean(values))
-    if len(values) == 1:
-        return mean, math.nan
-    return mean, 0.0 if min(values) == max(values) else float(np.std(values, ddof=1))

@@ -34,7 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.leaderboard import aggregate
+from harness.leaderboard import aggregate, usable
+from harness.leaderboard.figure_style import PlotStyles
 from harness.leaderboard.files import (
     ASSETS,
     inspect_output_folder,
@@ -45,7 +46,8 @@ from harness.leaderboard.files import (
     template_source,
     write_page,
 )
-from harness.leaderboard.plots import PlotStyles, draw_plot
+from harness.leaderboard.latencies import latency_frame, summarize_latencies
+from harness.leaderboard.plots import draw_plot
 from harness.leaderboard.suite_page import SuiteJob, build_suite_page
 
 logger = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ def build_site(
     out_dir = given.resolve()  # a link to a folder: replace the folder, not the link
     previous = inspect_output_folder(out_dir)
     records, duplicates = aggregate.drop_duplicate_trials(list(records))
-    records, unusable = aggregate.drop_unusable_records(records)
+    records, unusable = usable.drop_unusable_records(records)
     for warning in duplicates + unusable:
         logger.warning("%s", warning)
     stage = new_stage_folder(out_dir)
@@ -139,7 +141,7 @@ def _build_into(
 
 def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -> list[SuiteJob]:
     summary = aggregate.add_pareto_columns(aggregate.summarize(aggregate.records_to_frame(records)))
-    latencies = aggregate.summarize_latencies(aggregate.latency_frame(records))
+    latencies = summarize_latencies(latency_frame(records))
     styles = PlotStyles.of(summary)
     latest = aggregate.current_versions(records)
     by_version: dict[tuple[str, int], list[Mapping[str, Any]]] = {}

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any, NamedTuple
 
-from harness.leaderboard.aggregate import COUNTER_DISAGREEMENT_LIMIT_PCT, LatencySetting
+from harness.evaluation.metrics import METRIC_BY_NAME, METRICS, Metric
+from harness.leaderboard.aggregate import COUNTER_DISAGREEMENT_LIMIT_PCT
+from harness.leaderboard.latencies import LatencySetting
 
 
 @dataclass(frozen=True)
@@ -43,47 +45,25 @@ ACCURACY_MEASURED = (
     "top-1 on the suite's fixed test split, without a task id, evaluated by the harness after "
     "every task (the accuracy matrix in each record); mean ± sample std over seeds"
 )
+
+
+def metric_column(metric: Metric) -> Column:
+    """A metric's column, from its one definition in ``harness.evaluation.metrics``."""
+    return Column(
+        key=metric.name,
+        header=metric.header,
+        unit=metric.unit,
+        short_unit=metric.short_unit,
+        definition=metric.definition,
+        measured=metric.measured or ACCURACY_MEASURED,
+        spec=".2f",
+        better=metric.better,
+    )
+
+
 # "g" for costs: they range from 1e-4 GFLOPs (tiny test CNNs) to tens (ImageNet backbones).
 COLUMNS: tuple[Column, ...] = (
-    Column(
-        key="final_acc_pct",
-        header="ACC",
-        unit="%",
-        short_unit="%",
-        definition="accuracy over all classes seen, after the last task",
-        measured=ACCURACY_MEASURED,
-        spec=".2f",
-    ),
-    Column(
-        key="avg_incremental_acc_pct",
-        header="avg. inc. acc",
-        unit="%",
-        short_unit="%",
-        definition="mean over tasks of the accuracy on all classes seen so far, after each task",
-        measured=ACCURACY_MEASURED,
-        spec=".2f",
-    ),
-    Column(
-        key="bwt_pct",
-        header="BWT",
-        unit="percentage points",
-        short_unit="pp",
-        definition="backward transfer: mean over the tasks before the last of (final accuracy "
-        "on the task − its accuracy right after it was learned); negative means forgetting",
-        measured=ACCURACY_MEASURED,
-        spec=".2f",
-    ),
-    Column(
-        key="avg_forgetting_pct",
-        header="forgetting",
-        unit="percentage points",
-        short_unit="pp",
-        definition="mean over the tasks before the last of (best earlier accuracy on the task − "
-        "final accuracy on it)",
-        measured=ACCURACY_MEASURED,
-        spec=".2f",
-        better="lower",
-    ),
+    *(metric_column(m) for m in METRICS if m.column),
     Column(
         key="gflops_per_image",
         header="GFLOPs",
@@ -108,16 +88,7 @@ COLUMNS: tuple[Column, ...] = (
         better="lower",
     ),
 )
-TASK_AWARE = Column(
-    key="final_task_aware_acc_pct",
-    header="task-aware ACC †",
-    unit="%",
-    short_unit="%",
-    definition="diagnostic only: argmax restricted to each task's own classes, i.e. the task id "
-    "is given at test time, which class-incremental learning forbids; never used for ranking",
-    measured="as ACC, with the task id given",
-    spec=".2f",
-)
+TASK_AWARE = metric_column(METRIC_BY_NAME["final_task_aware_acc_pct"])
 SIZE = Column(
     key="param_bytes",
     header="size",
@@ -217,7 +188,7 @@ def latency_column(setting: LatencySetting, *, key: str, qualifier: str = "") ->
 
 
 def latency_statistic(column: Column) -> str:
-    """Which ``aggregate.Latency`` figure a latency column shows."""
+    """Which ``latencies.Latency`` figure a latency column shows."""
     assert column.latency is not None, f"{column.key} is not a latency column"
     return "ms_per_batch" if column.latency.batch_size == 1 else "images_per_s"
 

@@ -29,7 +29,7 @@ import jinja2
 
 from harness.leaderboard import aggregate
 from harness.leaderboard.columns import COLUMN_BY_KEY, TASK_AWARE
-from harness.safe_parse import load_json
+from harness.records.safe_parse import load_json
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ASSETS = {"style.css": "style.css.j2", "leaderboard.js": "leaderboard.js.j2"}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.leaderboard import aggregate
+from harness.leaderboard import aggregate, usable
 from harness.leaderboard.columns import (
     COLUMN_BY_KEY,
     DETAIL_COLUMNS,
@@ -28,7 +28,8 @@ from harness.leaderboard.columns import (
     suite_columns,
 )
 from harness.leaderboard.entries import entry_page
-from harness.leaderboard.plots import PlotStyles, plan_plots
+from harness.leaderboard.figure_style import PlotStyles
+from harness.leaderboard.plots import plan_plots
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class SuiteJob:
     latest: int  # the suite's current version
     counts: dict[str, int]  # ok / failed / debug records
     rows: pd.DataFrame  # its summary rows, with Pareto columns
-    latencies: pd.DataFrame  # its rows of ``aggregate.summarize_latencies``
+    latencies: pd.DataFrame  # its rows of ``latencies.summarize_latencies``
     records: list[Mapping[str, Any]]  # all of its records, failed and debug included
     sources: dict[str, Path]
     styles: PlotStyles
@@ -122,7 +123,7 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
     rows = _rank(_with_latency_columns(job.rows, job.latencies, columns), info["primary_metric"])
     by_entry: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
     for record in job.records:
-        if aggregate.is_leaderboard_record(record):
+        if usable.is_leaderboard_record(record):
             by_entry.setdefault(aggregate.entry_key(record), []).append(record)
     suite.entries = [
         entry_page(

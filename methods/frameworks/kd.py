@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.adapters import (
+from harness.api.adapters import (
     FRAMEWORKS,
     Framework,
     LearnerContext,
@@ -23,14 +23,14 @@ from harness.adapters import (
     start_task,
     train_on_task,
 )
-from harness.backbones import BACKBONES
-from harness.config import ConfigError, check_range
-from harness.cost import count_flops_torch, count_parameters
-from harness.distillation import distillation_kl
-from harness.registry import did_you_mean
-from harness.stream import TaskData
+from harness.api.config import ConfigError, check_range
+from harness.api.registry import did_you_mean
+from harness.cost.inference import count_flops_torch, count_parameters
+from harness.data.stream import TaskData
+from harness.models.backbones import BACKBONES
+from harness.training.distillation import distillation_kl
 
-# Roles under which the harness meters each model's training (harness.training_budget).
+# Roles under which the harness meters each model's training (harness.training.budget).
 TEACHER, STUDENT = "teacher", "student"
 
 DISTILL_MODES: tuple[str, ...] = ("previous_teacher", "current_teacher")
@@ -39,7 +39,7 @@ DISTILL_MODES: tuple[str, ...] = ("previous_teacher", "current_teacher")
 @dataclass(frozen=True)
 class KDConfig:
     # student: the compact model that serves inference. "compact_cnn_small" is compact_cnn at
-    # quarter width, a thinner-copy student (harness/backbones.py); any registered backbone
+    # quarter width, a thinner-copy student (harness/models/backbones.py); any registered backbone
     # works, since only logits are distilled.
     student: str = "compact_cnn_small"
     # mode: which teacher the student distils from and on which classes.

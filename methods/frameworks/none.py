@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from harness.adapters import FRAMEWORKS, Framework, LearnerContext, learn_task_with_strategy
-from harness.stream import TaskData
+from harness.api.adapters import FRAMEWORKS, Framework, LearnerContext, learn_task_with_strategy
+from harness.data.stream import TaskData
 
 
 @FRAMEWORKS.register("none")

@@ -2,8 +2,8 @@
 serves.
 
 After every task a copy of the full model is pruned by BatchNorm scale (Network Slimming, Liu et
-al., ICCV 2017; ``harness.pruning``) and briefly fine-tuned; that copy alone is evaluated and
-costed, while the full model goes on learning the next task.
+al., ICCV 2017; ``harness.training.pruning``) and briefly fine-tuned; that copy alone is
+evaluated and costed, while the full model goes on learning the next task.
 """
 
 from __future__ import annotations
@@ -16,32 +16,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.adapters import FRAMEWORKS, Framework, LearnerContext, learn_task_with_strategy
-from harness.config import check_range
-from harness.distillation import distillation_kl
-from harness.incremental_net import IncrementalNet
-from harness.pruning import (
-    DEFAULT_MAX_LAYER_RATIO,
-    PruningSummary,
-    bn_scale_l1,
-    check_prunable,
-    check_ratio,
-    prune_channels,
-)
-from harness.stream import Split, TaskData
+from harness.api.adapters import FRAMEWORKS, LearnerContext, learn_task_with_strategy
+from harness.api.config import check_range
+from harness.data.stream import Split, TaskData
+from harness.models.incremental_net import IncrementalNet
+from harness.training.distillation import distillation_kl
+from harness.training.pruning import PruningSummary, bn_scale_l1, prune_channels
+from methods.frameworks.slimming import SlimmingConfig, SlimmingFramework
 
-# The role under which the harness meters the pruned copy's fine-tune (harness.training_budget).
+# The role under which the harness meters the pruned copy's fine-tune (harness.training.budget).
 PRUNED_COPY = "pruned_copy"
 
 
 @dataclass(frozen=True)
-class PostPruningConfig:
-    # ratio: fraction of prunable channels removed (harness.pruning.prune_channels); 0.4 is
-    # the paper's headline pruning ratio.
-    ratio: float = 0.4
-    # sparsity: lambda of the L1 penalty on BN scales while the full model learns; 1e-4 is
-    # Network Slimming's value for VGG-style networks (Liu et al., 2017, Sec. 5.2).
-    sparsity: float = 1e-4
+class PostPruningConfig(SlimmingConfig):
+    # ratio and sparsity: see SlimmingConfig (0.4, the paper's ratio; 1e-4, Network
+    # Slimming's); the penalty applies while the full model learns.
     # finetune_epochs: fine-tuning of each pruned copy; None means a third of the suite's
     # training.epochs (at least 1). Our choice (the paper gives no count for our suites): it
     # recurs after every task, so a third keeps the run within 4/3 of the plain method's
@@ -55,9 +45,7 @@ class PostPruningConfig:
     temperature: float = 2.0
 
     def __post_init__(self) -> None:
-        # The per-layer guard bounds the ratio (harness.pruning.check_ratio).
-        check_range("framework.ratio", self.ratio, above=0, below=DEFAULT_MAX_LAYER_RATIO)
-        check_range("framework.sparsity", self.sparsity, at_least=0)
+        super().__post_init__()
         # 0 is allowed: the no-fine-tuning ablation quoted above.
         check_range("framework.finetune_epochs", self.finetune_epochs, at_least=0,
                     integer=True, optional=True)  # fmt: skip
@@ -66,7 +54,7 @@ class PostPruningConfig:
 
 
 @FRAMEWORKS.register("postpruning")
-class PostPruning(Framework):
+class PostPruning(SlimmingFramework):
     """Post-pruning of Liu, Huttunen & Honkala (arXiv 2505.08327), on any CL strategy.
 
     Per task:
@@ -95,14 +83,10 @@ class PostPruning(Framework):
     """
 
     Config = PostPruningConfig
-    compresses = True
+    name = "postpruning"
 
     def __init__(self, config: PostPruningConfig, *, context: LearnerContext) -> None:
         super().__init__(config, context=context)
-        check_ratio(config.ratio)
-        self.strategy = context.make_strategy()
-        self.model = context.build_model()
-        check_prunable(self.model, framework="postpruning", backbone=context.backbone)
         self.pruned: IncrementalNet | None = None
         self.pruning_per_task: list[PruningSummary] = []
 
@@ -118,10 +102,8 @@ class PostPruning(Framework):
         cfg, ctx = self.config, self.context
         teacher = self.model.eval()
         student = copy.deepcopy(teacher)
-        # Zeros: tracing and FLOP counting need a shape, not values, nor the global RNG.
-        example = torch.zeros(ctx.input_shape, device=ctx.device)
         self.pruning_per_task.append(
-            prune_channels(student, ratio=cfg.ratio, example_inputs=example)
+            prune_channels(student, ratio=cfg.ratio, example_inputs=self.example_input())
         )
         temperature = cfg.temperature
 
@@ -145,9 +127,6 @@ class PostPruning(Framework):
     def _finetune_epochs(self) -> int:
         configured = self.config.finetune_epochs
         return max(1, self.context.training.epochs // 3) if configured is None else configured
-
-    def inference_model(self) -> nn.Module:
-        return self.serving()
 
     def declared_epochs(self, task_index: int) -> dict[str, int]:
         """The full model's budget, plus each task's fine-tune of the pruned copy."""

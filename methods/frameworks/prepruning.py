@@ -2,7 +2,7 @@
 
 Task 1 runs Network Slimming (Liu et al., ICCV 2017) on the suite's (pre-trained) backbone:
 fine-tune with an L1 penalty on BatchNorm scales, remove the globally smallest-|gamma| channels
-(``harness.pruning``), fine-tune the pruned model. Every later task is learned by the CL
+(``harness.training.pruning``), fine-tune the pruned model. Every later task is learned by the CL
 strategy on the pruned model, which alone ever serves inference.
 """
 
@@ -11,38 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-from torch import nn
-
-from harness.adapters import (
+from harness.api.adapters import (
     FRAMEWORKS,
-    Framework,
     LearnerContext,
     learn_task_with_strategy,
     start_task,
     train_on_task,
 )
-from harness.config import check_range
-from harness.pruning import (
-    DEFAULT_MAX_LAYER_RATIO,
-    PruningSummary,
-    bn_scale_l1,
-    check_prunable,
-    check_ratio,
-    prune_channels,
-)
-from harness.stream import TaskData
-from harness.training_budget import DEFAULT_ROLE
+from harness.api.config import check_range
+from harness.data.stream import TaskData
+from harness.training.budget import DEFAULT_ROLE
+from harness.training.pruning import PruningSummary, bn_scale_l1, prune_channels
+from methods.frameworks.slimming import SlimmingConfig, SlimmingFramework
 
 
 @dataclass(frozen=True)
-class PrePruningConfig:
-    # ratio: fraction of prunable channels removed (harness.pruning.prune_channels); 0.4 is
-    # the paper's headline pruning ratio.
-    ratio: float = 0.4
-    # sparsity: lambda of the L1 penalty on BN scales; 1e-4 is Network Slimming's value for
-    # VGG-style networks (Liu et al., 2017, Sec. 5.2) and their code's default.
-    sparsity: float = 1e-4
+class PrePruningConfig(SlimmingConfig):
+    # ratio and sparsity: see SlimmingConfig (0.4, the paper's ratio; 1e-4, Network Slimming's).
     # sparsity_epochs / finetune_epochs: the two task-1 stages; None means the suite's task-1
     # budget (training.first_task_epochs, else training.epochs) for each, i.e. the plain
     # task-1 budget twice (the paper fine-tunes both before and after pruning; it gives no
@@ -51,9 +36,7 @@ class PrePruningConfig:
     finetune_epochs: int | None = None
 
     def __post_init__(self) -> None:
-        # The per-layer guard bounds the ratio (harness.pruning.check_ratio).
-        check_range("framework.ratio", self.ratio, above=0, below=DEFAULT_MAX_LAYER_RATIO)
-        check_range("framework.sparsity", self.sparsity, at_least=0)
+        super().__post_init__()
         # Stage 1 may be skipped (pruning by the initial or pre-trained |gamma|); stage 3 is
         # the pruned model's task-1 learning proper, so it needs at least one epoch.
         check_range("framework.sparsity_epochs", self.sparsity_epochs, at_least=0,
@@ -63,7 +46,7 @@ class PrePruningConfig:
 
 
 @FRAMEWORKS.register("prepruning")
-class PrePruning(Framework):
+class PrePruning(SlimmingFramework):
     """Pre-pruning of Liu, Huttunen & Honkala (arXiv 2505.08327), on any CL strategy.
 
     Task 1, with the strategy's hooks run once (``begin_task`` before stage 1, ``end_task``
@@ -81,14 +64,10 @@ class PrePruning(Framework):
     """
 
     Config = PrePruningConfig
-    compresses = True
+    name = "prepruning"
 
     def __init__(self, config: PrePruningConfig, *, context: LearnerContext) -> None:
         super().__init__(config, context=context)
-        check_ratio(config.ratio)
-        self.strategy = context.make_strategy()
-        self.model = context.build_model()
-        check_prunable(self.model, framework="prepruning", backbone=context.backbone)
         self.pruning: PruningSummary | None = None
 
     def learn(self, task: TaskData) -> None:
@@ -104,17 +83,12 @@ class PrePruning(Framework):
         start_task(ctx, model, strategy, task)
         train_on_task(ctx, model, strategy, task, epochs=self._epochs(cfg.sparsity_epochs),
                       after_backward=bn_scale_l1(cfg.sparsity))  # fmt: skip
-        # Zeros: tracing and FLOP counting need a shape, not values, nor the global RNG.
-        example = torch.zeros(ctx.input_shape, device=ctx.device)
-        self.pruning = prune_channels(model, ratio=cfg.ratio, example_inputs=example)
+        self.pruning = prune_channels(model, ratio=cfg.ratio, example_inputs=self.example_input())
         train_on_task(ctx, model, strategy, task, epochs=self._epochs(cfg.finetune_epochs))
         strategy.end_task(model, task)
 
     def _epochs(self, configured: int | None) -> int:
         return self.context.training.epochs_for_task(0) if configured is None else configured
-
-    def inference_model(self) -> nn.Module:
-        return self.serving()
 
     def declared_epochs(self, task_index: int) -> dict[str, int]:
         """Task 1 trains twice (sparsity stage, then the pruned model), later tasks once."""

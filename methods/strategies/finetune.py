@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.adapters import STRATEGIES, Strategy
+from harness.api.adapters import STRATEGIES, Strategy
 
 
 @STRATEGIES.register("finetune")
@@ -14,3 +14,5 @@ class Finetune(Strategy):
     """
 
     reference = "lower_bound"
+    # On the tiny suite it ends at 100% on the newest task and 0% on the others, any seed.
+    seed_sensitive_on_tiny_suite = False

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness.adapters import STRATEGIES, Strategy
-from harness.incremental_net import IncrementalNet
-from harness.stream import TaskData
+from harness.api.adapters import STRATEGIES, Strategy
+from harness.data.stream import TaskData
+from harness.models.incremental_net import IncrementalNet
 
 
 @STRATEGIES.register("joint")
@@ -19,6 +19,8 @@ class Joint(Strategy):
 
     reference = "upper_bound"
     unbounded_memory = True
+    # On the tiny suite it ends at 100% on every task, any seed.
+    seed_sensitive_on_tiny_suite = False
 
     def end_task(self, model: IncrementalNet, task: TaskData) -> None:
         for label in task.info.classes:

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from harness.adapters import STRATEGIES, Strategy
-from harness.config import check_range
-from harness.exemplars import ExemplarMemory
-from harness.incremental_net import IncrementalNet
-from harness.stream import Split, TaskData, TaskInfo
+from harness.api.adapters import STRATEGIES, Strategy
+from harness.api.config import check_range
+from harness.data.stream import Split, TaskData, TaskInfo
+from harness.models.incremental_net import IncrementalNet
+from harness.training.exemplars import ExemplarMemory
 
 # Mixes the trial seed with a class label into one generator seed (any odd 64-bit constant
 # works; this one is the golden-ratio increment of splitmix64).

@@ -1,0 +1,38 @@
+"""``cilbench site``: build the static leaderboard from ``results/`` alone."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.cli.common import EXIT_OK, log
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    site = commands.add_parser("site", help="build the static leaderboard from results/ alone")
+    site.add_argument("--results", type=Path, default=Path("results"))
+    site.add_argument("--out", type=Path, default=Path("site"))
+    site.set_defaults(handler=command_site)
+
+
+def command_site(args: argparse.Namespace) -> int:
+    from harness.leaderboard.build import build_site
+    from harness.records.store import load_records_leniently
+
+    # Lenient on purpose: a malformed, partial, unknown-schema or debug file is named in a
+    # warning and left out, and the leaderboard still builds (`cilbench validate` stays strict).
+    loaded = load_records_leniently(args.results)  # a missing folder gives "No results yet"
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    index = build_site(loaded.records, args.out, skipped=loaded.warnings, sources=loaded.sources)
+    log.info("leaderboard: %s (%d record(s); %d file(s) skipped or flagged)",
+             index, len(loaded.records), len(loaded.warnings))  # fmt: skip
+    return EXIT_OK
+
+
+def build_site_after_run(args: argparse.Namespace, code: int) -> int:
+    """After ``run``: the site from every record, unless ``--no-site``; the worse exit code."""
+    if args.no_site:
+        return code
+    site_code = command_site(argparse.Namespace(results=args.results, out=args.site))
+    return code or site_code

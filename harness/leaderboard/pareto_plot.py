@@ -1,0 +1,146 @@
+"""The Pareto figure: accuracy against GFLOPs per image (log x), error bars over seeds, the
+front as a dashed step line, labelled points, and a red ring where the GFLOPs are in doubt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from harness.leaderboard.columns import COLUMN_BY_KEY
+from harness.leaderboard.figure_style import (
+    DOUBT_COLOUR,
+    PlotStyles,
+    new_figure,
+    plain_text,
+    set_flops_axis,
+)
+
+LABEL_ALL_POINTS_UP_TO = 30  # more entries than this: label only the Pareto front's points
+
+
+def pareto_figure(rows: pd.DataFrame, *, metric: str, title: str, styles: PlotStyles) -> Figure:
+    """Accuracy against GFLOPs (log x), error bars over seeds, the front, labelled points."""
+    rows = rows.dropna(subset=[metric])
+    fig = new_figure(9.0, 5.4)
+    fig.subplots_adjust(left=0.08, right=0.75, top=0.93, bottom=0.1)
+    ax = fig.add_subplot()
+    _draw_points(ax, rows, metric=metric, styles=styles)
+    doubtful = rows[rows["gflops_in_doubt"].astype(bool)]
+    if not doubtful.empty:
+        ax.plot(doubtful["gflops_per_image"], doubtful[metric], linestyle="none", zorder=2.5,
+                marker="o", markersize=13, markerfacecolor="none", markeredgewidth=1.4,
+                color=DOUBT_COLOUR)  # fmt: skip
+    front = rows[rows[f"pareto_{metric}"]].sort_values(["gflops_per_image", metric])
+    if not front.empty:
+        ax.step(
+            front["gflops_per_image"],
+            front[metric],
+            where="post",
+            color="black",
+            linestyle="--",
+            linewidth=1.2,
+            zorder=4,
+        )
+    label_all = len(rows) <= LABEL_ALL_POINTS_UP_TO
+    _label_points(ax, rows if label_all else front, metric=metric)
+    set_flops_axis(ax, rows["gflops_per_image"])
+    ax.set_xlabel("GFLOPs per image (2 × MACs, whole inference path, batch 1; log scale)")
+    ax.set_ylabel(f"{COLUMN_BY_KEY[metric].header} (%), mean ± std over seeds")
+    note = "" if label_all else " (labels: Pareto front only)"
+    ax.set_title(f"{title}: {COLUMN_BY_KEY[metric].header} vs GFLOPs{note}")
+    ax.grid(True, which="both", alpha=0.25)
+    _style_legends(ax, rows, styles, has_front=not front.empty, has_doubt=not doubtful.empty)
+    return fig
+
+
+def _draw_points(ax: Any, rows: pd.DataFrame, *, metric: str, styles: PlotStyles) -> None:
+    """Error bars, then one marker per entry: colour by framework, shape by strategy."""
+    ax.vlines(
+        rows["gflops_per_image"],
+        rows[metric] - rows[f"{metric}_std"].fillna(0),
+        rows[metric] + rows[f"{metric}_std"].fillna(0),
+        colors="0.55",
+        linewidth=0.8,
+        zorder=2,
+    )
+    for (framework, strategy), group in rows.groupby(["framework", "strategy"], sort=True):
+        colour = styles.colours[framework]
+        for is_reference, part in group.groupby(group["reference"].notna()):
+            ax.plot(
+                part["gflops_per_image"],
+                part[metric],
+                linestyle="none",
+                zorder=3,
+                marker=styles.markers[strategy],
+                markersize=6,
+                color=colour,
+                markerfacecolor="white" if is_reference else colour,
+            )
+
+
+def _label_points(ax: Any, labelled: pd.DataFrame, *, metric: str) -> None:
+    labelled = labelled.sort_values(["gflops_per_image", metric])
+    for k, row in enumerate(labelled.to_dict("records")):
+        ax.annotate(
+            plain_text(row["plot_label"]),
+            (row["gflops_per_image"], row[metric]),
+            # Alternate above and below: neighbours on a front otherwise print over each other.
+            xytext=(4, 4 if k % 2 == 0 else -10),
+            textcoords="offset points",
+            fontsize=7,
+            color="0.35" if isinstance(row["reference"], str) else "black",
+        )
+
+
+def _style_legends(
+    ax: Any, rows: pd.DataFrame, styles: PlotStyles, *, has_front: bool, has_doubt: bool
+) -> None:
+    """Two legends right of the axes: colours (frameworks), then markers and line styles."""
+    first = ax.legend(
+        handles=[_handle("o", styles.colours[f], f) for f in sorted(set(rows["framework"]))],
+        title="framework",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize=8,
+        title_fontsize=8,
+    )
+    ax.add_artist(first)
+    markers = [_handle(styles.markers[s], "0.3", s) for s in sorted(set(rows["strategy"]))]
+    ax.legend(
+        handles=markers + _extra_handles(has_front=has_front, has_doubt=has_doubt),
+        title="CL strategy",
+        loc="lower left",
+        bbox_to_anchor=(1.02, 0.0),
+        fontsize=8,
+        title_fontsize=8,
+    )
+
+
+def _handle(marker: str, colour: str, name: str) -> Line2D:
+    return Line2D(
+        [], [], marker=marker, linestyle="none", color=colour, label=plain_text(name, limit=22)
+    )
+
+
+def _extra_handles(*, has_front: bool, has_doubt: bool) -> list[Line2D]:
+    extra = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="none",
+            color="0.3",
+            markerfacecolor="white",
+            label="reference (hollow)",
+        )
+    ]
+    if has_front:
+        extra.append(Line2D([], [], color="black", linestyle="--", label="Pareto front"))
+    if has_doubt:
+        extra.append(Line2D([], [], marker="o", linestyle="none", markersize=9,
+                            markerfacecolor="none", color=DOUBT_COLOUR,
+                            label="GFLOPs in doubt"))  # fmt: skip
+    return extra

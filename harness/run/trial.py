@@ -1,0 +1,194 @@
+"""One trial: suite x strategy x framework x config x seed, from spec to result record.
+
+``run_trial`` takes the steps in order: seed and set up the hardware, build the stream and
+the learner, run the protocol (learn a task, evaluate every seen class, repeat), check the
+metered training budget against the declared one, cost the module that served, and assemble
+the record. Nothing here imports Ray: the scheduler calls ``run_trial`` inside a Ray Tune
+trial, and tests call it directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.cost.inference import measure_inference_cost
+from harness.cost.latency import device_latencies
+from harness.data.stream import ClassIncrementalStream
+from harness.data.suite_stream import stream_for_suite
+from harness.evaluation.metrics import compute_metrics
+from harness.evaluation.protocol import ProtocolResult, TaskEvent, run_protocol
+from harness.models.execution import Execution, ExecutionOptions
+from harness.models.incremental_net import backbone_names
+from harness.records.schema import InferenceCost, Results, TrialRecord
+from harness.run.learner import build_learner
+from harness.run.trial_record import DEVICE_NOT_STARTED, failure_record, record_header
+from harness.run.trial_spec import (
+    CONFIG_SCOPES,
+    NO_WEIGHTS,
+    ResolvedTrial,
+    TrialSpec,
+    resolve_trial,
+    weights_spec,
+)
+from harness.training.budget import TrainingMeter
+from harness.training.trainer import TrainingConfig
+
+# The trial's public surface, wherever each piece lives.
+__all__ = ["CONFIG_SCOPES", "NO_WEIGHTS", "ResolvedTrial", "TrialSpec", "build_learner",
+           "failure_record", "resolve_trial", "run_trial", "weights_spec"]  # fmt: skip
+
+
+def run_trial(
+    spec: TrialSpec, *, on_task_end: Callable[[TaskEvent], None] | None = None
+) -> dict[str, Any]:
+    """Run the trial and return its record; any exception becomes a failure record."""
+    started = time.perf_counter()
+    resolved = None
+    try:
+        resolved = resolve_trial(spec)
+        return _run(resolved, started, on_task_end)
+    except Exception as error:  # a failing trial must not stop the others
+        device = _resolved_device_name(spec.execution) if resolved else DEVICE_NOT_STARTED
+        seconds = time.perf_counter() - started
+        return failure_record(spec, resolved, error, seconds, device=device)
+
+
+def _resolved_device_name(options: ExecutionOptions) -> str:
+    """The device this process gives the trial (as ``_run`` resolves it), for a failure
+    record; "not started" when even that fails (e.g. CUDA asked for, none visible)."""
+    try:
+        return Execution(options).describe()["device_name"]
+    except Exception:
+        return DEVICE_NOT_STARTED
+
+
+def _run(
+    resolved: ResolvedTrial, started: float, on_task_end: Callable[[TaskEvent], None] | None
+) -> dict[str, Any]:
+    spec, suite = resolved.spec, resolved.suite
+    execution = _prepare(spec)
+    stream = stream_for_suite(
+        suite,
+        order_index=spec.order_index,
+        data_root=Path(spec.data_root) if spec.data_root else None,
+        limit_per_class=spec.limit_per_class,
+    ).to(execution.device)
+    loaded_weights: dict[str, Any] = {}
+    meter = TrainingMeter()
+    learner, _ = build_learner(
+        resolved, execution=execution, loaded_weights=loaded_weights, meter=meter
+    )
+    training: TrainingConfig = resolved.configs["training"]
+    protocol = run_protocol(
+        learner,
+        stream,
+        eval_batch_size=training.eval_batch_size,
+        on_task_end=on_task_end,
+        execution=execution,
+        meter=meter,
+    )
+    declared = [learner.declared_epochs(i) for i in range(stream.num_tasks)]
+    meter.check(declared)  # fairness enforced: a framework trains exactly what it declares
+    served = protocol.served  # what was evaluated is what is costed
+    cost = _inference_cost(served, resolved, execution)
+    executed = execution.describe()
+    header = _ok_header(resolved, stream, served, loaded_weights, executed["device_name"])
+    return TrialRecord(
+        **header,
+        results=_results(protocol.result),
+        inference_cost=cost,
+        training_budget=meter.to_record(declared),
+        timing={
+            "task_wall_time_s": protocol.result.task_wall_time_s,
+            "trial_wall_time_s": time.perf_counter() - started,
+        },
+        framework_report=learner.report(),
+        execution=executed,
+    ).to_json()
+
+
+def _prepare(spec: TrialSpec) -> Execution:
+    """Threads, seeds and the hardware, in this order, before anything random happens."""
+    torch.set_num_threads(spec.num_threads)
+    _seed_everything(spec.seed)
+    execution = Execution(spec.execution)
+    execution.setup()
+    return execution
+
+
+def _inference_cost(
+    served: nn.Module, resolved: ResolvedTrial, execution: Execution
+) -> InferenceCost:
+    """FLOPs, parameters and CPU latency of the served module; on CUDA, its latency there too."""
+    input_shape = (1, *resolved.suite.input_shape)
+    repeats = {"warmup": 2, "repeats": 5} if resolved.spec.debug else {"warmup": 10, "repeats": 50}
+    cost = measure_inference_cost(
+        _on_cpu(served),
+        input_shape,
+        latency_warmup=repeats["warmup"],
+        latency_repeats=repeats["repeats"],
+    )
+    if execution.on_cuda:  # and where it was trained: batch 1 and a throughput batch
+        cost = cost.with_latencies(
+            device_latencies(served, input_shape, execution=execution, **repeats)
+        )
+    return cost
+
+
+def _results(outcome: ProtocolResult) -> Results:
+    return Results(
+        acc_matrix_pct=outcome.acc_matrix_pct,
+        task_aware_acc_matrix_pct=outcome.task_aware_acc_matrix_pct,
+        test_samples_per_task=outcome.test_samples_per_task,
+        metrics=compute_metrics(
+            outcome.acc_matrix_pct,
+            outcome.task_aware_acc_matrix_pct,
+            outcome.test_samples_per_task,
+        ),
+    )
+
+
+def _ok_header(
+    resolved: ResolvedTrial,
+    stream: ClassIncrementalStream,
+    served: nn.Module,
+    loaded_weights: dict[str, Any],
+    device_name: str,
+) -> dict[str, Any]:
+    suite = resolved.suite
+    header = record_header(resolved.spec, resolved, status="ok", device=device_name)
+    header["suite"].update(
+        split_sha256=stream.split_sha256, train_augmentation=suite.augmentation.describe()
+    )
+    header["method"].update(
+        # method.backbone is the trial's (teacher's) backbone; this one serves, and is
+        # costed: read from the served module itself.
+        inference_backbone="+".join(backbone_names(served)) or "unknown",
+        # Every backbone built, with the weights it started from (file and sha256) or null.
+        weights=loaded_weights,
+    )
+    return header
+
+
+def _on_cpu(model: nn.Module) -> nn.Module:
+    """The served model as the cost is measured: on the CPU (the paper's concern is inference
+    on small devices, and one latency column must not mix devices). FLOPs and parameters do
+    not depend on the device; a model trained elsewhere is copied, the original untouched."""
+    if all(t.device.type == "cpu" for t in [*model.parameters(), *model.buffers()]):
+        return model
+    return copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

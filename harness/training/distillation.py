@@ -1,0 +1,52 @@
+"""Distillation losses shared by strategies (LwF, SS-IL) and frameworks (KD, post-pruning),
+and the distillation config LwF and iCaRL share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from harness.api.config import check_range
+
+
+def soft_cross_entropy(
+    logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Li & Hoiem's modified cross-entropy: -sum p_teacher^(1/T) log p_student^(1/T), batch mean."""
+    targets = F.softmax(teacher_logits / temperature, dim=1)
+    return -(targets * F.log_softmax(logits / temperature, dim=1)).sum(dim=1).mean()
+
+
+def distillation_kl(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Hinton et al. (2015): T^2 * KL(softmax(teacher / T) || softmax(student / T)), batch mean.
+
+    The T^2 factor keeps the soft term's gradients on the scale of a hard-label loss as T
+    changes.
+    """
+    return (
+        F.kl_div(
+            F.log_softmax(student_logits / temperature, dim=1),
+            F.log_softmax(teacher_logits / temperature, dim=1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * temperature**2
+    )
+
+
+@dataclass(frozen=True)
+class DistillationConfig:
+    """The weight of a strategy's distillation from its previous model: the config LwF and
+    iCaRL share (each adds its own fields by subclassing)."""
+
+    # lambda_kd: weight of the old-class distillation term. 1.0 in both papers' losses: Li &
+    # Hoiem's lambda_o (LwF); iCaRL's loss has no trade-off (Rebuffi et al., 2017, Alg. 3).
+    # FACIL's defaults agree (``lamb=1`` for lwf and icarl; Masana et al., 2022).
+    lambda_kd: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_range("strategy.lambda_kd", self.lambda_kd, at_least=0)
