@@ -6,7 +6,8 @@ Pairs records by run id and compares everything a trial computes: both accuracy 
 summary metrics, FLOPs, parameters, model size, the training budget spent and the framework's
 report. Wall-clock figures (latency, timing) and provenance are left out: they differ between
 any two runs. Exits 0 when every shared run id matches exactly and both folders hold the same
-run ids; prints each difference otherwise. For refactors ("a pure refactor computes the same
+run ids; prints each difference otherwise. Records of any schema version are read (fields a
+version lacks compare as missing). For refactors ("a pure refactor computes the same
 numbers") and for checking that a regeneration moved only what it should.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: harness/ importable
 
-from harness.records.store import load_records  # noqa: E402
+from harness.records.safe_parse import load_json  # noqa: E402
 
 COST_KEYS = ("gflops_per_image", "gflops_per_image_torch", "gflops_per_image_ptflops",
              "params_millions", "params_millions_without_head", "param_bytes",
@@ -36,9 +37,16 @@ def computed(record: dict[str, Any]) -> dict[str, Any]:
         "results": record.get("results"),
         "cost": {key: cost.get(key) for key in COST_KEYS},
         "training_spent": budget.get("spent"),
-        "framework_report": record.get("framework_report"),
+        "framework_report": _without_times(record.get("framework_report")),
         "inference_backbone": record["method"].get("inference_backbone"),
     }
+
+
+def _without_times(report: Any) -> Any:
+    """A framework report less its wall-clock entries (e.g. the KD teacher's training time)."""
+    if not isinstance(report, dict):
+        return report
+    return {k: v for k, v in report.items() if "time_s" not in k}
 
 
 def differences(a: dict[str, Any], b: dict[str, Any], where: str = "") -> list[str]:
@@ -51,13 +59,23 @@ def differences(a: dict[str, Any], b: dict[str, Any], where: str = "") -> list[s
     return [] if a == b else [f"{where}: {a!r} != {b!r}"]
 
 
+def read_records(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every record file under ``folder`` by run id, whatever its schema version: comparing a
+    regeneration with the records it replaces is what this script is for."""
+    records = {}
+    for path in sorted(folder.glob("**/*.json")):
+        record = load_json(path.read_text(encoding="utf-8"), source=str(path))
+        if isinstance(record, dict) and "run_id" in record:
+            records[record["run_id"]] = record
+    return records
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("first", type=Path)
     parser.add_argument("second", type=Path)
     args = parser.parse_args()
-    first = {r["run_id"]: r for r in load_records(args.first)}
-    second = {r["run_id"]: r for r in load_records(args.second)}
+    first, second = read_records(args.first), read_records(args.second)
     only = sorted(set(first) ^ set(second))
     differing = 0
     for run_id in sorted(set(first) & set(second)):

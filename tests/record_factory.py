@@ -18,6 +18,8 @@ from typing import Any
 
 from harness.records.schema import (
     InferenceCost,
+    KeptAfterTask,
+    KeptMemory,
     Latency,
     Results,
     SpentTraining,
@@ -156,8 +158,23 @@ def make_record(
         framework_report=framework_report,
     ).to_json()
     if ok:
-        record["inference_cost"].update(newer_cost)
+        cost = record["inference_cost"]
+        cost.update(newer_cost)
+        cost["after_task"] = _cost_curve(cost, len(acc))
+        record["memory"] = _memory_block(len(acc), cost["param_bytes"])
     return record
+
+
+def _cost_curve(cost: dict[str, Any], tasks: int) -> list[dict[str, Any]]:
+    """A flat cost curve: every task's point is the final figures (the last must be)."""
+    keys = ("gflops_per_image", "params_millions", "param_bytes")
+    return [{"task": t + 1, **{key: cost[key] for key in keys}} for t in range(tasks)]
+
+
+def _memory_block(tasks: int, model_bytes: int) -> dict[str, Any]:
+    points = tuple(KeptAfterTask(t + 1, 10 * (t + 1), 640 * (t + 1), model_bytes)
+                   for t in range(tasks))  # fmt: skip
+    return KeptMemory(points).to_json()
 
 
 NEWER_COST_KEYS = ("uncounted_ops", "counter_disagreement_pct", "param_bytes", "param_dtypes",

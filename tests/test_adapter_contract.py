@@ -15,6 +15,7 @@ from harness.api.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.api.testing import tiny_suite
 from harness.cost.inference import why_not_cheaper
 from harness.data.stream import TestDataAccessError
+from harness.models.backbones import BACKBONES
 from harness.records.validation import validate_record
 from harness.run.trial import run_trial
 from tests.contract_trials import contract_trial, tiny_record, tiny_spec
@@ -57,6 +58,8 @@ def test_every_adapter_is_deterministic_and_writes_a_valid_record(strategy, fram
     second = run_trial(tiny_spec(strategy, framework))  # the one rerun of this trial
     assert validate_record(first) == []
     assert first["results"]["acc_matrix_pct"] == second["results"]["acc_matrix_pct"]
+    served = first["method"]["inference_backbone"]  # read from the module that served
+    assert served in BACKBONES, f"{strategy}+{framework} names {served!r} as what served"
     cost = first["inference_cost"]
     assert cost["gflops_per_image"] > 0 and cost["params_millions"] > 0
     assert cost["params_millions_without_head"] < cost["params_millions"]

@@ -215,6 +215,7 @@ def test_record_keys_carry_units(resnet34_cost: InferenceCost) -> None:
         "latency_threads",
         "latencies",
         "input_shape",
+        "after_task",  # the cost after each task: a list of {task, gflops_per_image, ...}
     }
     assert record["input_shape"] == [1, 3, 32, 32]
     assert record["uncounted_ops"] == [] and record["counter_disagreement_pct"] < 0.01

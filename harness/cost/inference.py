@@ -54,7 +54,7 @@ def measure_inference_cost(
     """
     shape = _batch_one_shape(input_shape)
     _check_on_device(model, torch.device(device))
-    example = _example_input(model, shape, torch.device(device))
+    example = example_input(model, shape, torch.device(device))
     counted = count_flops(model, example)
     flops_ptflops = 2 * count_macs_ptflops(model, shape)
     sizes = parameter_stats(model)
@@ -118,7 +118,7 @@ def count_macs_ptflops(model: nn.Module, input_shape: Sequence[int]) -> int:
     from ptflops.aten_ops import ATEN_OPS_MAPPING
 
     shape = _batch_one_shape(input_shape)
-    example = _example_input(model, shape, _model_device(model))
+    example = example_input(model, shape, _model_device(model))
     output = io.StringIO()
     with (
         _measurement_mode(model),
@@ -213,7 +213,7 @@ def _tensors(model: nn.Module) -> Iterator[torch.Tensor]:
     yield from model.buffers()
 
 
-def _example_input(model: nn.Module, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+def example_input(model: nn.Module, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """A fixed random input (own generator: the global RNG is left alone) in the model's dtype."""
     floating = [p for p in model.parameters() if p.is_floating_point()]
     dtype = floating[0].dtype if floating else torch.get_default_dtype()

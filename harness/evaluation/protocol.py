@@ -103,11 +103,14 @@ def run_protocol(
     *,
     eval_batch_size: int,
     on_task_end: Callable[[TaskEvent], None] | None = None,
+    after_evaluation: Callable[[nn.Module], None] | None = None,
     execution: Execution = CPU_EXECUTION,
     meter: TrainingMeter | None = None,
 ) -> ProtocolOutcome:
     """Learn every task, evaluating after each; ``meter`` (the trainer's) learns which task
-    its training belongs to. Returns the accuracies and the module that served last."""
+    its training belongs to. ``after_evaluation`` sees the module that served after each task
+    (e.g. to count its cost: the cost curve). Returns the accuracies and the module that
+    served last."""
     test_y = stream.test.read().y.cpu()
     counts = [int(((test_y >= c[0]) & (test_y <= c[-1])).sum()) for c in stream.task_classes()]
     result = ProtocolResult([], [], counts)
@@ -132,6 +135,8 @@ def run_protocol(
         result.acc_matrix_pct.append(acc + padding[len(acc) :])
         result.task_aware_acc_matrix_pct.append(task_aware + padding[len(acc) :])
         result.task_wall_time_s.append(seconds)
+        if after_evaluation is not None:
+            after_evaluation(served)
         if on_task_end is not None:
             acc_seen = accuracy_on_seen(result.acc_matrix_pct, counts)[-1]
             on_task_end(TaskEvent(task.info.index, stream.num_tasks, acc_seen, seconds))

@@ -11,6 +11,11 @@ from copy import deepcopy
 import torch
 from torch import nn
 
+# The attribute naming a backbone module with its registered name. It sits on the backbone
+# itself, so a predictor that wraps the backbone without its IncrementalNet (iCaRL's
+# nearest-mean classifier) still says what serves. Plain data: no effect on weights or FLOPs.
+BACKBONE_NAME_ATTRIBUTE = "cilbench_backbone_name"
+
 
 class ClassifierHead(nn.Module):
     """Marker base class: parameters of any ``ClassifierHead`` count as "head" in cost reports."""
@@ -61,6 +66,7 @@ class IncrementalNet(nn.Module):
         self.head = IncrementalLinearHead(feature_dim)
         # The registered name the harness built it from: records read what serves from here.
         self.backbone_name = backbone_name
+        setattr(backbone, BACKBONE_NAME_ATTRIBUTE, backbone_name)
 
     @property
     def num_classes(self) -> int:
@@ -84,7 +90,11 @@ class IncrementalNet(nn.Module):
 
 
 def backbone_names(model: nn.Module) -> list[str]:
-    """Names of the backbones inside ``model`` (a served predictor wraps one or more nets),
-    in order of appearance; "unknown" for a net built without one."""
-    names = [m.backbone_name or "unknown" for m in model.modules() if isinstance(m, IncrementalNet)]
+    """Names of the backbones inside ``model`` (a served predictor wraps one or more nets or
+    their backbones), in order of appearance; "unknown" for one built without a name."""
+    names = [
+        getattr(m, BACKBONE_NAME_ATTRIBUTE) or "unknown"
+        for m in model.modules()
+        if hasattr(m, BACKBONE_NAME_ATTRIBUTE)
+    ]
     return list(dict.fromkeys(names))

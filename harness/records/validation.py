@@ -23,6 +23,7 @@ from harness.records.schema import (
     STATUSES,
     SUITE_KEYS,
     InferenceCost,
+    KeptMemory,
     TrainingBudget,
     is_int,
     is_number,
@@ -72,8 +73,23 @@ def validate_record(record: Any) -> list[str]:
         problems
         + _validate_results(record)
         + InferenceCost.problems(record["inference_cost"])
+        + _per_task_problems(record)
         + TrainingBudget.problems(record.get("training_budget"))
     )
+
+
+def _per_task_problems(record: dict[str, Any]) -> list[str]:
+    """The cost curve and the memory kept name every task of the suite, once each."""
+    tasks = record["suite"].get("num_tasks")
+    if not is_int(tasks) or tasks < 1:
+        return []  # _validate_results says so
+    problems = KeptMemory.problems(record.get("memory"), tasks)
+    cost = record["inference_cost"]
+    curve = cost.get("after_task") if isinstance(cost, dict) else None
+    if isinstance(curve, list) and len(curve) != tasks:
+        problems.append(f"inference_cost.after_task has {len(curve)} points, not one per task "
+                        f"({tasks})")  # fmt: skip
+    return problems
 
 
 def _non_finite_numbers(value: Any, where: str = "record") -> Iterable[tuple[str, float]]:

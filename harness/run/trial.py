@@ -13,6 +13,7 @@ import copy
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,14 @@ from torch import nn
 
 from harness.cost.inference import measure_inference_cost
 from harness.cost.latency import device_latencies
+from harness.cost.per_task import PerTaskMeasures
 from harness.data.stream import ClassIncrementalStream
 from harness.data.suite_stream import stream_for_suite
 from harness.evaluation.metrics import compute_metrics
 from harness.evaluation.protocol import ProtocolResult, TaskEvent, run_protocol
 from harness.models.execution import Execution, ExecutionOptions
 from harness.models.incremental_net import backbone_names
-from harness.records.schema import InferenceCost, Results, TrialRecord
+from harness.records.schema import InferenceCost, KeptMemory, Results, TrialRecord
 from harness.run.learner import build_learner
 from harness.run.trial_record import DEVICE_NOT_STARTED, failure_record, record_header
 from harness.run.trial_spec import (
@@ -40,7 +42,6 @@ from harness.run.trial_spec import (
     weights_spec,
 )
 from harness.training.budget import TrainingMeter
-from harness.training.trainer import TrainingConfig
 
 # The trial's public surface, wherever each piece lives.
 __all__ = ["CONFIG_SCOPES", "NO_WEIGHTS", "ResolvedTrial", "TrialSpec", "build_learner",
@@ -84,15 +85,16 @@ def _run(
     ).to(execution.device)
     loaded_weights: dict[str, Any] = {}
     meter = TrainingMeter()
-    learner, _ = build_learner(
+    learner, memory = build_learner(
         resolved, execution=execution, loaded_weights=loaded_weights, meter=meter
     )
-    training: TrainingConfig = resolved.configs["training"]
+    per_task = PerTaskMeasures(learner, memory, (1, *suite.input_shape))
     protocol = run_protocol(
         learner,
         stream,
-        eval_batch_size=training.eval_batch_size,
+        eval_batch_size=resolved.configs["training"].eval_batch_size,
         on_task_end=on_task_end,
+        after_evaluation=per_task,
         execution=execution,
         meter=meter,
     )
@@ -100,6 +102,7 @@ def _run(
     meter.check(declared)  # fairness enforced: a framework trains exactly what it declares
     served = protocol.served  # what was evaluated is what is costed
     cost = _inference_cost(served, resolved, execution)
+    cost = replace(cost, after_task=tuple(per_task.cost_curve))  # the last point is the final
     executed = execution.describe()
     header = _ok_header(resolved, stream, served, loaded_weights, executed["device_name"])
     return TrialRecord(
@@ -113,6 +116,7 @@ def _run(
         },
         framework_report=learner.report(),
         execution=executed,
+        memory=KeptMemory(tuple(per_task.kept)),
     ).to_json()
 
 

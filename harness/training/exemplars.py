@@ -29,6 +29,12 @@ class ExemplarMemory:
         return sum(len(x) for x in self._per_class.values())
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of the stored samples, in the dtype they are stored in (their labels are the
+        class keys, stored once per class)."""
+        return sum(x.numel() * x.element_size() for x in self._per_class.values())
+
+    @property
     def classes(self) -> list[int]:
         return sorted(self._per_class)
 
