@@ -93,3 +93,34 @@ def test_memory_whose_total_is_not_its_sum_is_refused() -> None:
     record = make_record()
     del record["memory"]
     assert any("memory must be an object" in p for p in validate_record(record))
+
+
+def _growing(record: dict, first_gflops: float) -> dict:
+    """``record`` as a method whose network grew: its cost curve starts at ``first_gflops``."""
+    record["inference_cost"]["after_task"][0]["gflops_per_image"] = first_gflops
+    return record
+
+
+def test_the_board_shows_kept_memory_and_where_a_changing_cost_started(tmp_path) -> None:
+    from harness.leaderboard.build import build_site
+    from tests.test_site import GENERATED_AT, suite_page
+
+    flat = [make_record(label="lwf", seed=s) for s in (1, 2, 3)]
+    page = suite_page(build_site(flat, tmp_path / "flat", generated_at=GENERATED_AT).parent)
+    headers = page.tables["leaderboard"][0]
+    assert "kept memory MB" in headers
+    assert "GFLOPs after task 1 G/img" not in headers  # no cost moved: nothing to show
+
+    grown = [_growing(make_record(label="der", seed=s, gflops=2.0), 0.5) for s in (1, 2, 3)]
+    page = suite_page(
+        build_site(flat + grown, tmp_path / "grown", generated_at=GENERATED_AT).parent
+    )
+    headers = page.tables["leaderboard"][0]
+    column = headers.index("GFLOPs after task 1 G/img")
+    assert headers[column - 2 : column] == ["GFLOPs G/img", "params M"]
+    rows = {row[0]: row for row in page.rows("leaderboard")}
+    assert (rows["der"][column - 2], rows["der"][column]) == ("2", "0.5")
+    assert rows["lwf"][column] == "0.5"  # flat: the final figure, here the factory's 0.5
+    memory = headers.index("kept memory MB")
+    # make_record keeps its model's parameter bytes (4 MB) and 640 bytes of exemplars a task.
+    assert rows["lwf"][memory] == "4.001"

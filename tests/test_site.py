@@ -30,7 +30,7 @@ GENERATED_AT = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUITE_HEADERS = ["entry", "strategy", "framework", "backbone", "ACC %", "avg. inc. acc %",
                  "BWT pp", "forgetting pp", "GFLOPs G/img", "params M", "size MB",
-                 "training M samples",
+                 "training M samples", "kept memory MB",
                  "latency ms CPU b1 (1 thr)", "seeds", "front ACC", "front AIA",
                  "hardware"]  # fmt: skip
 FACTORY_HARDWARE = "cpu (model not recorded)"  # make_record's provenance names no CPU model
@@ -142,15 +142,15 @@ def test_suite_table_has_the_golden_rows_best_first(site: Path) -> None:
     assert page.tables["leaderboard"][0] == SUITE_HEADERS
     assert page.rows("leaderboard") == [
         ["joint upper bound", "joint", "none", "compact_cnn", "96.50", "97.25", "-2.00", "2.00",
-         "1", "1", "4", "0.000128", "2", "1 provisional", "", "", FACTORY_HARDWARE],
+         "1", "1", "4", "0.000128", "4.001", "2", "1 provisional", "", "", FACTORY_HARDWARE],
         ["lwf", "lwf", "none", "compact_cnn", "73.50 ± 4.95", "82.75 ± 3.89", "-27.00 ± 4.24",
-         "27.00 ± 4.24", "1", "1", "4", "0.000128", "3 ± 1.41", "2 provisional", "front", "front",
-         FACTORY_HARDWARE],
+         "27.00 ± 4.24", "1", "1", "4", "0.000128", "4.001", "3 ± 1.41", "2 provisional",
+         "front", "front", FACTORY_HARDWARE],
         ["lwf+prepruning@0.4", "lwf", "prepruning", "compact_cnn", "63.00 ± 3.00",
          "77.50 ± 2.50", "-40.00 ± 0.00", "40.00 ± 0.00", "0.36", "0.36", "1.44", "0.000128",
-         "2", "3", "front", "front", FACTORY_HARDWARE],
+         "1.441", "2", "3", "front", "front", FACTORY_HARDWARE],
         ["lwf+kd", "lwf", "kd", "compact_cnn", "55.00", "75.50", "-56.00", "56.00", "0.25", "1",
-         "4", "0.000128", "2", "1 provisional", "front", "front", FACTORY_HARDWARE],
+         "4", "0.000128", "4.001", "2", "1 provisional", "front", "front", FACTORY_HARDWARE],
     ]  # fmt: skip
     assert [r.get("class") for r in page.row_attrs["leaderboard"][1:]] == [
         "reference",
@@ -171,7 +171,7 @@ def test_numeric_cells_carry_the_exact_mean_for_sorting(site: Path) -> None:
     page = suite_page(site)
     lwf_cells = page.cell_attrs["leaderboard"][2]
     assert float(lwf_cells[4]["data-value"]) == pytest.approx(73.5)  # ACC
-    assert float(lwf_cells[12]["data-value"]) == pytest.approx(3.0)  # latency
+    assert float(lwf_cells[13]["data-value"]) == pytest.approx(3.0)  # latency
     headers = page.cell_attrs["leaderboard"][0]
     assert [h.get("data-better") for h in headers[4:11]] == [c.better for c in COLUMNS] + ["lower"]
 
@@ -586,8 +586,8 @@ def test_impossible_numbers_are_left_out_named_and_never_ranked(tmp_path: Path) 
     page = suite_page(index.parent)
     rows = page.rows("leaderboard")
     # Only lwf's two finite seeds are shown, and the row says two.
-    assert [(row[0], row[13]) for row in rows] == [("lwf", "2 provisional")]
-    assert rows[0][5] == "86.50 ± 0.00" and rows[0][14:16] == ["front", "front"]
+    assert [(row[0], row[14]) for row in rows] == [("lwf", "2 provisional")]
+    assert rows[0][5] == "86.50 ± 0.00" and rows[0][15:17] == ["front", "front"]
     text = Page(index).page_text
     assert "from 7 records (2 trials shown, 5 left out" in text
     for problem in ("final_acc_pct is nan", "avg_incremental_acc_pct is 1000000.0",
@@ -603,7 +603,7 @@ def test_cells_count_the_seeds_a_value_was_averaged_over(tmp_path: Path) -> None
     del records[2]["inference_cost"]["latency_ms_b1"]  # an older record without a latency
     del records[2]["inference_cost"]["latencies"]
     page = suite_page(build_site(records, tmp_path / "site").parent)
-    assert page.rows("leaderboard")[0][12] == "2 (2 of 3 seeds)"
+    assert page.rows("leaderboard")[0][13] == "2 (2 of 3 seeds)"
 
 
 ODD_NAMES = ["$x^2$", "$\\foo$ and $x^$", "back\\slash", "under_score", "100% done",

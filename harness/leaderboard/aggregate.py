@@ -31,7 +31,7 @@ from harness.leaderboard.usable import (
     drop_unusable_records,
     is_leaderboard_record,
     out_of_range,
-    training_values,
+    resource_values,
 )
 from harness.records import schema as schema
 from harness.records.schema import ACCURACY_METRICS
@@ -115,7 +115,7 @@ def _record_row(record: Mapping[str, Any]) -> dict[str, Any]:
     )
     row.update({name: _number(metrics.get(name)) for name in METRICS})
     row.update({name: _number(cost.get(name)) for name in COSTS})
-    row.update({name: _number(value) for name, value in training_values(record).items()})
+    row.update({name: _number(value) for name, value in resource_values(record).items()})
     row["uncounted_ops"] = uncounted_ops(cost)
     row["counter_disagreement_pct"] = _number(counter_disagreement_pct(cost))
     return row

@@ -116,6 +116,33 @@ TRAINING_COMPUTE = Column(
     always_std=False,
     better="lower",
 )
+KEPT_MEMORY = Column(
+    key="kept_memory_megabytes",
+    header="kept memory",
+    unit="MB (10⁶ bytes) kept between tasks",
+    short_unit="MB",
+    definition="what the method keeps from one task to the next, after the last: its exemplars "
+    "and every model it holds (the one it serves, old copies it distils from, teachers, extra "
+    "branches); compare methods at equal memory as well as at equal inference cost",
+    measured="measured by the harness from the method's objects after every task, each tensor "
+    "once (Zhou et al., ICLR 2023)",
+    spec=".4g",
+    always_std=False,
+    better="lower",
+)
+FIRST_TASK_GFLOPS = Column(
+    key="gflops_after_first_task",
+    header="GFLOPs after task 1",
+    unit="GFLOPs per image",
+    short_unit="G/img",
+    definition="GFLOPs of the module that served after the first task; beside the final "
+    "GFLOPs it shows how the inference cost moved over the tasks (a network that grows per "
+    "task starts lower). Shown when some entry's cost changed",
+    measured="as GFLOPs, on what served after task 1",
+    spec=".4g",
+    always_std=False,
+    better="lower",
+)
 # Shown on each entry's page where records carry them; not table columns.
 DETAIL_COLUMNS: tuple[Column, ...] = (
     Column(
@@ -142,7 +169,16 @@ DETAIL_COLUMNS: tuple[Column, ...] = (
     ),
 )
 COLUMN_BY_KEY = {
-    column.key: column for column in (*COLUMNS, TASK_AWARE, SIZE, TRAINING_COMPUTE, *DETAIL_COLUMNS)
+    column.key: column
+    for column in (
+        *COLUMNS,
+        TASK_AWARE,
+        SIZE,
+        TRAINING_COMPUTE,
+        KEPT_MEMORY,
+        FIRST_TASK_GFLOPS,
+        *DETAIL_COLUMNS,
+    )
 }
 LATENCY_MEASURED = (
     "median of repeated calls after warm-up, on a copy of the served model on that device; "
@@ -223,10 +259,16 @@ def short_cpu_name(name: str) -> str:
 
 
 def suite_columns(
-    settings: Iterable[LatencySetting], *, with_size: bool, with_training: bool = False
+    settings: Iterable[LatencySetting],
+    *,
+    with_size: bool,
+    with_training: bool = False,
+    with_memory: bool = False,
+    with_curve: bool = False,
 ) -> tuple[Column, ...]:
-    """A suite table's columns: COLUMNS, SIZE and TRAINING_COMPUTE when any entry has them,
-    one per latency setting.
+    """A suite table's columns: COLUMNS; SIZE, TRAINING_COMPUTE and KEPT_MEMORY when any entry
+    has them; FIRST_TASK_GFLOPS when any entry's cost changed over the tasks; one per latency
+    setting.
 
     Column keys (and the legend's anchors) come from the setting, so a link to one stays
     valid when another device is added. Headers name a CPU model shortly unless two settings
@@ -245,8 +287,9 @@ def suite_columns(
             key = f"{base}-{n}"
         used.add(key)
         latency.append(latency_column(setting, key=key, qualifier=text))
-    optional = (*((SIZE,) if with_size else ()), *((TRAINING_COMPUTE,) if with_training else ()))
-    return (*COLUMNS, *optional, *latency)
+    wanted = ((FIRST_TASK_GFLOPS, with_curve), (SIZE, with_size),
+              (TRAINING_COMPUTE, with_training), (KEPT_MEMORY, with_memory))  # fmt: skip
+    return (*COLUMNS, *(column for column, shown in wanted if shown), *latency)
 
 
 def format_mean_std(mean: float, std: float, *, spec: str, always_std: bool = True) -> str:

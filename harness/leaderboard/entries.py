@@ -35,6 +35,7 @@ from harness.leaderboard.columns import (
 )
 from harness.leaderboard.entry_charts import accuracy_curve, accuracy_heatmap
 from harness.leaderboard.latencies import trial_latencies
+from harness.leaderboard.usable import resource_values
 
 REFERENCE_NAMES = {"upper_bound": "upper bound", "lower_bound": "lower bound"}
 
@@ -108,7 +109,9 @@ def _trial(
 ) -> dict[str, Any]:
     cost = record.get("inference_cost") or {}
     latencies = trial_latencies(record)
-    values = {**record["results"]["metrics"], **cost}
+    # The same figures the table averages: metrics, costs and what is read from other
+    # sections (training compute, memory kept, the cost after task 1).
+    values = {**record["results"]["metrics"], **cost, **resource_values(record)}
     by_setting = {latency.setting: latency for latency in latencies}
     for column in columns:
         if column.latency is not None:

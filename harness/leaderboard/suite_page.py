@@ -106,9 +106,15 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
     """Rank the suite version's entries, choose its columns, plan its plots."""
     info = _suite_info(job.records)
     has_size = bool(job.rows["param_bytes"].notna().any())
-    has_training = bool(job.rows["training_samples_millions"].notna().any())
+    rows = job.rows
+    first, final = rows["gflops_after_first_task"], rows["gflops_per_image"]
     columns = suite_columns(
-        job.latencies["setting"], with_size=has_size, with_training=has_training
+        job.latencies["setting"],
+        with_size=has_size,
+        with_training=bool(rows["training_samples_millions"].notna().any()),
+        with_memory=bool(rows["kept_memory_megabytes"].notna().any()),
+        # Only where the cost moved: a flat curve repeats the GFLOPs column.
+        with_curve=bool(((first - final).abs() > 1e-3 * final).fillna(False).any()),
     )
     suite = SuitePage(
         name=job.name,

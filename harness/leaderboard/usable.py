@@ -22,8 +22,8 @@ from harness.records.schema import METRIC_NAMES
 METRICS: tuple[str, ...] = METRIC_NAMES
 COSTS: tuple[str, ...] = tuple(q.name for q in schema.COSTS)
 # Training compute beside the inference cost (from the record's training_budget).
-TRAINING: tuple[str, ...] = tuple(q.name for q in schema.TRAINING)
-VALUE_COLUMNS: tuple[str, ...] = METRICS + COSTS + TRAINING
+RESOURCES: tuple[str, ...] = tuple(q.name for q in schema.RESOURCES)
+VALUE_COLUMNS: tuple[str, ...] = METRICS + COSTS + RESOURCES
 VALUE_RANGES: dict[str, tuple[float, float]] = schema.VALUE_RANGES
 
 
@@ -45,9 +45,9 @@ def unusable_reason(record: Mapping[str, Any]) -> str | None:
     cost = record.get("inference_cost") or {}
     if not isinstance(cost, Mapping):
         return "inference_cost is not an object"
-    training = training_values(record)
+    resources = resource_values(record)
     for name in VALUE_COLUMNS:
-        value = (results["metrics"] if name in METRICS else {**cost, **training}).get(name)
+        value = (results["metrics"] if name in METRICS else {**cost, **resources}).get(name)
         if value is None and name not in METRICS:
             continue
         problem = out_of_range(value, VALUE_RANGES[name])
@@ -164,7 +164,16 @@ def _unusable_warning(record: Mapping[str, Any], reason: str) -> str:
     )
 
 
-def training_values(record: Mapping[str, Any]) -> dict[str, float | None]:
-    """TRAINING figures of a record; None where it predates the metered budget."""
+def resource_values(record: Mapping[str, Any]) -> dict[str, float | None]:
+    """RESOURCES figures of a record; None where it predates what they are read from (the
+    metered budget, the memory kept, the cost after every task)."""
     samples = schema.TrainingBudget.samples_millions(record.get("training_budget"))
-    return {"training_samples_millions": samples}
+    memory = record.get("memory")
+    kept = memory.get("total_bytes") if isinstance(memory, Mapping) else None
+    curve = (record.get("inference_cost") or {}).get("after_task")
+    first = curve[0] if isinstance(curve, list) and curve and isinstance(curve[0], Mapping) else {}
+    return {
+        "training_samples_millions": samples,
+        "kept_memory_megabytes": kept / 1e6 if is_count(kept) else None,
+        "gflops_after_first_task": first.get("gflops_per_image"),
+    }

@@ -56,10 +56,16 @@ COSTS: tuple[Quantity, ...] = (
     Quantity("nonzero_params_millions", *NON_NEGATIVE, "weights that are not zero"),
     Quantity("sparsity_pct", *PERCENT, "share of zero weights"),
 )
-# Training compute the leaderboard shows beside the inference cost, from training_budget.
-TRAINING: tuple[Quantity, ...] = (
+# What a method spends besides its final inference cost, which the leaderboard shows beside
+# it: training compute (training_budget), the memory it keeps (memory) and where its cost
+# curve starts (inference_cost.after_task[0]).
+RESOURCES: tuple[Quantity, ...] = (
     Quantity("training_samples_millions", *NON_NEGATIVE,
              "samples seen by every model the method trained, all tasks (millions)"),
+    Quantity("kept_memory_megabytes", *NON_NEGATIVE,
+             "bytes kept between tasks after the last: exemplars and every model (MB)"),
+    Quantity("gflops_after_first_task", *NON_NEGATIVE,
+             "GFLOPs per image of what served after the first task"),
 )  # fmt: skip
 # A check on the FLOP figure rather than a cost: shown as a flag, not averaged.
 COUNTER_DISAGREEMENT = Quantity(
@@ -68,7 +74,7 @@ COUNTER_DISAGREEMENT = Quantity(
 # Beyond this the two counters disagree about the model, not about conventions.
 COUNTER_TOLERANCE_PCT = 1.0
 VALUE_RANGES: dict[str, tuple[float, float]] = {
-    q.name: (q.low, q.high) for q in METRICS + COSTS + TRAINING
+    q.name: (q.low, q.high) for q in METRICS + COSTS + RESOURCES
 }
 
 

@@ -32,7 +32,7 @@ from harness.records.quantities import (
     NON_NEGATIVE,
     PERCENT,
     PERCENT_DIFFERENCE,
-    TRAINING,
+    RESOURCES,
     VALUE_RANGES,
     Quantity,
     is_int,
@@ -45,7 +45,7 @@ __all__ = [
     "ACCURACY_METRICS", "COSTS", "COUNTER_DISAGREEMENT", "COUNTER_TOLERANCE_PCT",
     "LATENCY_DEVICES", "METHOD_KEYS", "METRICS", "METRIC_NAMES", "NON_NEGATIVE",
     "OPTIONAL_KEYS", "PERCENT", "PERCENT_DIFFERENCE", "REQUIRED_KEYS", "SCHEMA_VERSION",
-    "STATUSES", "SUITE_KEYS", "TRAINING", "VALUE_RANGES", "CostAfterTask", "InferenceCost",
+    "RESOURCES", "STATUSES", "SUITE_KEYS", "VALUE_RANGES", "CostAfterTask", "InferenceCost",
     "KeptAfterTask", "KeptMemory", "Latency", "Quantity", "Results", "SpentTraining",
     "TrainingBudget", "TrialRecord", "is_int", "is_number",
 ]  # fmt: skip
