@@ -84,20 +84,8 @@ class ICaRL(Strategy):
         return loss
 
     def end_task(self, model: IncrementalNet, task: TaskData) -> None:
-        quota = self.memory.quota_per_class(task.info.num_seen_classes)
-        if quota < 1:
-            raise ValueError(
-                f"iCaRL needs at least one exemplar per class, but the budget of "
-                f"{self.memory.budget} spread over {task.info.num_seen_classes} classes gives "
-                f"{quota}: raise the suite's exemplar_budget"
-            )
-        self.memory.shrink_to(quota, keep=task.info.classes)
-        batch = self.config.feature_batch_size
-        for label in task.info.classes:
-            images = task.train.x[task.train.y == label]
-            features = extract_features(model, images, batch_size=batch).cpu()
-            chosen = herding_order(features, min(quota, len(images)))  # exact, on the CPU
-            self.memory.store(label, images[chosen.to(images.device)])
+        herd_exemplars(model, task, self.memory, feature_batch_size=self.config.feature_batch_size,
+                       method="iCaRL")  # fmt: skip
         self.old_model = model.frozen_copy()
 
     def predictor(self, model: IncrementalNet) -> nn.Module:
@@ -151,6 +139,32 @@ class NearestMeanClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
+
+
+def herd_exemplars(
+    model: IncrementalNet,
+    task: TaskData,
+    memory: ExemplarMemory,
+    *,
+    feature_batch_size: int,
+    method: str,
+) -> None:
+    """iCaRL's fixed-budget memory update (Alg. 4 and 5), shared by the methods that use it
+    (iCaRL, WA): ``budget // seen_classes`` exemplars per class, old classes cut to the first
+    of their herding order, each new class herded with ``model``'s features."""
+    quota = memory.quota_per_class(task.info.num_seen_classes)
+    if quota < 1:
+        raise ValueError(
+            f"{method} needs at least one exemplar per class, but the budget of "
+            f"{memory.budget} spread over {task.info.num_seen_classes} classes gives "
+            f"{quota}: raise the suite's exemplar_budget"
+        )
+    memory.shrink_to(quota, keep=task.info.classes)
+    for label in task.info.classes:
+        images = task.train.x[task.train.y == label]
+        features = extract_features(model, images, batch_size=feature_batch_size).cpu()
+        chosen = herding_order(features, min(quota, len(images)))  # exact, on the CPU
+        memory.store(label, images[chosen.to(images.device)])
 
 
 def herding_order(features: torch.Tensor, count: int) -> torch.Tensor:
