@@ -6,4 +6,4 @@ inference-cost measurement, records); adapters in ``methods/`` own only how they
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
