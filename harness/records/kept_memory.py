@@ -14,8 +14,8 @@ class KeptAfterTask:
     """What a trial keeps between tasks, after task ``task`` (1-based), in bytes.
 
     ``exemplar_bytes``: the exemplar memory's stored samples (and any per-sample extras);
-    ``model_bytes``: every distinct parameter and buffer of every model the method keeps (the
-    one it trains and serves, old copies it distils from, teachers, extra branches), measured
+    ``model_bytes``: every distinct parameter, buffer and tensor the method keeps (the model
+    it trains and serves, old copies it distils from, teachers, extra branches), measured
     by the harness from the method's objects, not declared by it (Zhou et al., ICLR 2023:
     methods that keep old models must pay for their bytes too).
     """
@@ -32,6 +32,8 @@ class KeptAfterTask:
 
 @dataclass(frozen=True)
 class KeptMemory:
+    """One ``KeptAfterTask`` per task; the record also carries the last one's figures."""
+
     after_task: tuple[KeptAfterTask, ...]
 
     def to_json(self) -> dict[str, Any]:
