@@ -62,7 +62,7 @@ REPRODUCIBILITY_NOTE = (
 class PretrainRecipe:
     """Everything that determines a pre-trained checkpoint; written beside it as JSON."""
 
-    # backbone: the teacher of the digits suites (harness/models/backbones.py).
+    # backbone: the teacher of the digits suites (harness/models/backbones/compact_cnn.py).
     backbone: str = "compact_cnn"
     # source: a registered pre-training source (``SOURCES``), disjoint from the target suite.
     source: str = "fashion-mnist-8x8"
