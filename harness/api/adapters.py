@@ -105,6 +105,12 @@ class Strategy:
         old = self.memory.as_split(range(task.info.num_old_classes))
         return task.train if old is None else Split.concat([task.train, old])
 
+    def learned_data(self, task: TaskData) -> Split:
+        """Everything the model learns the task from: ``training_data`` plus any data the
+        strategy replays outside it (DER++ draws its exemplars in ``loss``). A framework that
+        fine-tunes a compressed copy of the model (post-pruning) fine-tunes it on this."""
+        return self.training_data(task)
+
     def sample_weights(self, data: Split, task: TaskInfo) -> torch.Tensor | None:
         """Per-sample weights for drawing batches from ``data`` (None: plain shuffling)."""
         return None

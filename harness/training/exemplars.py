@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import torch
 
@@ -24,15 +24,19 @@ class ExemplarMemory:
             raise ValueError("the exemplar budget must be >= 0")
         self.budget = budget
         self._per_class: dict[int, torch.Tensor] = {}
+        # Per-sample extras a strategy keeps beside its exemplars (e.g. DER++'s logits), one
+        # row per stored sample of the class: cut and counted with them.
+        self._extras: dict[int, dict[str, torch.Tensor]] = {}
 
     def __len__(self) -> int:
         return sum(len(x) for x in self._per_class.values())
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the stored samples, in the dtype they are stored in (their labels are the
-        class keys, stored once per class)."""
-        return sum(x.numel() * x.element_size() for x in self._per_class.values())
+        """Bytes of the stored samples and their extras, in the dtypes they are stored in
+        (their labels are the class keys, stored once per class)."""
+        extras = [t for per_class in self._extras.values() for t in per_class.values()]
+        return sum(t.numel() * t.element_size() for t in [*self._per_class.values(), *extras])
 
     @property
     def classes(self) -> list[int]:
@@ -44,18 +48,34 @@ class ExemplarMemory:
             raise ValueError("an unbounded memory has no per-class quota")
         return self.budget // max(num_classes, 1)
 
-    def store(self, label: int, x: torch.Tensor) -> None:
-        """Keep ``x`` as the exemplars of class ``label`` (replacing any kept before)."""
+    def store(
+        self, label: int, x: torch.Tensor, *, extras: Mapping[str, torch.Tensor] | None = None
+    ) -> None:
+        """Keep ``x`` as the exemplars of class ``label`` (replacing any kept before), with
+        ``extras``: named per-sample tensors, one row per sample of ``x``."""
         new_total = len(self) - len(self._per_class.get(label, ())) + len(x)
         if self.budget is not None and new_total > self.budget:
             raise ExemplarBudgetError(
                 f"storing {len(x)} exemplars of class {label} would hold {new_total}, "
                 f"over the suite's budget of {self.budget}"
             )
+        for name, extra in (extras or {}).items():
+            if len(extra) != len(x):
+                raise ValueError(
+                    f"extra {name!r} of class {label} has {len(extra)} rows for {len(x)} samples"
+                )
         self._per_class[label] = x.detach().clone()
+        self._extras[label] = {name: t.detach().clone() for name, t in (extras or {}).items()}
 
     def get(self, label: int) -> torch.Tensor:
         return self._per_class[label]
+
+    def get_extra(self, label: int, name: str) -> torch.Tensor:
+        """The extra ``name`` stored with class ``label``'s exemplars, row for row."""
+        extras = self._extras.get(label, {})
+        if name not in extras:
+            raise KeyError(f"class {label}'s exemplars were stored without the extra {name!r}")
+        return extras[name]
 
     def shrink_to(self, quota: int, *, keep: Iterable[int] = ()) -> None:
         """Cut every class except ``keep`` to its first ``quota`` exemplars.
@@ -68,6 +88,8 @@ class ExemplarMemory:
         for label in self.classes:
             if label not in kept and len(self._per_class[label]) > quota:
                 self._per_class[label] = self._per_class[label][:quota]
+                extras = self._extras.get(label, {})
+                self._extras[label] = {name: t[:quota] for name, t in extras.items()}
 
     def as_split(self, classes: Iterable[int] | None = None) -> Split | None:
         """The stored exemplars (of ``classes`` only, if given) as one split; None if empty."""

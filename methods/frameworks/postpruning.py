@@ -63,7 +63,7 @@ class PostPruning(SlimmingFramework):
        which only separates channels after sparsity training;
     2. a deep copy of the full model is pruned to ``ratio`` (global |gamma| ranking);
     3. the copy is fine-tuned for ``finetune_epochs`` on the data the full model just trained
-       on (``strategy.training_data(task)``: the task's data plus the exemplar memory as it
+       on (``strategy.learned_data(task)``: the task's data plus the exemplar memory as it
        stood during training) with cross-entropy over all seen classes plus
        ``distill_weight`` x Hinton's distillation (KL at ``temperature``, scaled by T^2) from
        the full model's logits over all seen classes.
@@ -74,7 +74,7 @@ class PostPruning(SlimmingFramework):
     touches no strategy state. Calling the strategy's hooks on the copy would mutate state that
     belongs to the full model's learning (LwF's old-model snapshot, iCaRL's exemplars in the
     shared memory), and a second strategy instance would still share that memory. Only
-    ``training_data``, ``sample_weights`` and ``predictor`` are called for the copy.
+    ``learned_data``, ``sample_weights`` and ``predictor`` are called for the copy.
 
     Deviations: the paper's full models are pre-trained; here the suite decides. The extra
     fine-tuning fits draw batch orders from the trial's one generator, so the full model's
@@ -92,7 +92,7 @@ class PostPruning(SlimmingFramework):
 
     def learn(self, task: TaskData) -> None:
         # The data the full model trains on, read before end_task updates the memory.
-        data = self.strategy.training_data(task)
+        data = self.strategy.learned_data(task)
         learn_task_with_strategy(self.context, self.model, self.strategy, task,
                                  after_backward=bn_scale_l1(self.config.sparsity))  # fmt: skip
         self.pruned = self._pruned_copy(task, data)
