@@ -56,6 +56,11 @@ class DERpp(Strategy):
       classes not yet seen; the harness's head grows, so a stored logit vector covers the
       classes seen when it was stored, and the MSE is taken over those columns only.
     - The stored logits count against the memory: a record's ``exemplar_bytes`` include them.
+
+    Known gap: the harness meters the samples of the batches its training loop draws, so the
+    two replay draws each step makes inside ``loss`` (each of ``replay_batch_size``) are not in
+    the record's training samples: with the defaults, DER++ runs three forward passes of the
+    model per metered batch.
     """
 
     Config = DERppConfig
