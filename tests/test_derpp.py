@@ -88,3 +88,32 @@ def test_a_derpp_trial_counts_its_logits_in_the_memory_it_keeps() -> None:
     last = record["memory"]["after_task"][-1]
     image_bytes = 4 * 1 * 8 * 8  # the tiny suite's float32 1x8x8 images
     assert last["exemplar_bytes"] > last["exemplars"] * image_bytes  # images plus logits
+
+
+def test_the_replay_draws_are_declared_as_the_samples_the_model_sees() -> None:
+    torch.manual_seed(0)
+    memory = ExemplarMemory(8)
+    strategy = DERpp(DERppConfig(), memory=memory)
+    model = _model(2)
+    first = _task(0, (0, 1), 2)
+    strategy.begin_task(model, first.info)
+    assert strategy.replayed_samples(5, first.info) == 0  # nothing to replay on task 1
+    strategy.end_task(model, first)
+    model.add_classes(2)
+    second = _task(1, (2, 3), 4)
+    strategy.begin_task(model, second.info)
+    seen: list[int] = []
+    handle = model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    strategy.loss(model, second.train.x[:5], second.train.y[:5], second.info)
+    handle.remove()
+    assert sum(seen) == 5 + strategy.replayed_samples(5, second.info) == 15
+
+
+def test_a_derpp_trial_meters_three_batches_a_step_once_it_replays() -> None:
+    def samples(record: dict) -> list[int]:
+        return [row["samples"] for row in record["training_budget"]["spent"]]
+
+    derpp, finetune = tiny_record("derpp", "none"), tiny_record("finetune", "none")
+    # The same task data a step; DER++ adds two replay draws of the same size from task 2 on.
+    plain = samples(finetune)
+    assert samples(derpp) == [plain[0], *(3 * n for n in plain[1:])]

@@ -56,7 +56,8 @@ class Fit(Protocol):
     Trains ``model`` in place on ``data`` with ``loss_fn`` for ``epochs`` (default: the suite's
     for the task), optionally only ``parameters``; ``after_backward`` runs between backward and
     the optimiser step (e.g. a sparsity penalty); ``sample_weights`` draw batches by weight;
-    every epoch is metered under ``role``.
+    every epoch is metered under ``role``, with ``extra_samples(batch size)`` more samples a
+    step where the loss draws some of its own.
     """
 
     def __call__(
@@ -70,6 +71,7 @@ class Fit(Protocol):
         after_backward: Callable[[nn.Module], None] | None = None,
         sample_weights: torch.Tensor | None = None,
         role: str = DEFAULT_ROLE,
+        extra_samples: Callable[[int], int] | None = None,
     ) -> None: ...
 
 
@@ -110,6 +112,11 @@ class Strategy:
         strategy replays outside it (DER++ draws its exemplars in ``loss``). A framework that
         fine-tunes a compressed copy of the model (post-pruning) fine-tunes it on this."""
         return self.training_data(task)
+
+    def replayed_samples(self, batch_size: int, task: TaskInfo) -> int:
+        """Samples ``loss`` draws beyond the batch of ``batch_size`` it is given (e.g. DER++'s
+        replay draws): the harness's meter counts them as training samples too."""
+        return 0
 
     def sample_weights(self, data: Split, task: TaskInfo) -> torch.Tensor | None:
         """Per-sample weights for drawing batches from ``data`` (None: plain shuffling)."""
@@ -228,6 +235,7 @@ def train_on_task(
         after_backward=after_backward,
         sample_weights=strategy.sample_weights(data, task.info),
         role=role,
+        extra_samples=lambda batch_size: strategy.replayed_samples(batch_size, task.info),
     )
 
 

@@ -86,8 +86,11 @@ class Trainer:
         after_backward: Callable[[nn.Module], None] | None = None,
         sample_weights: torch.Tensor | None = None,
         role: str = DEFAULT_ROLE,
+        extra_samples: Callable[[int], int] | None = None,
     ) -> None:
-        """Train ``model`` in place; epochs, steps and samples are metered under ``role``.
+        """Train ``model`` in place; epochs, steps and samples are metered under ``role``,
+        with ``extra_samples(batch size)`` more samples each step for a loss that draws data
+        of its own (DER++'s replay).
 
         ``after_backward`` runs between backward and step (e.g. the L1 penalty on BatchNorm
         scales of Network Slimming). ``sample_weights`` (one per sample) switches from
@@ -126,7 +129,8 @@ class Trainer:
                         after_backward(model)
                     optimizer.step()
                     scheduler.step()
-                self.meter.add_step(role, len(batch))
+                extra = 0 if extra_samples is None else extra_samples(len(batch))
+                self.meter.add_step(role, len(batch) + extra)
                 first_step = False
         model.eval()
 

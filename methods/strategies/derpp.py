@@ -57,10 +57,10 @@ class DERpp(Strategy):
       classes seen when it was stored, and the MSE is taken over those columns only.
     - The stored logits count against the memory: a record's ``exemplar_bytes`` include them.
 
-    Known gap: the harness meters the samples of the batches its training loop draws, so the
-    two replay draws each step makes inside ``loss`` (each of ``replay_batch_size``) are not in
-    the record's training samples: with the defaults, DER++ runs three forward passes of the
-    model per metered batch.
+    The two replay draws a step makes inside ``loss`` are training samples too: they are
+    declared through ``replayed_samples``, so the harness's meter counts three batches a step
+    once there are old classes (a test checks the declaration against the model's forward
+    passes).
     """
 
     Config = DERppConfig
@@ -78,6 +78,10 @@ class DERpp(Strategy):
     def learned_data(self, task: TaskData) -> Split:
         """The task's data and the old classes' exemplars the loss replays."""
         return super().training_data(task)
+
+    def replayed_samples(self, batch_size: int, task: TaskInfo) -> int:
+        """The two replay draws ``loss`` makes each step once there are old classes."""
+        return 0 if self._replay is None else 2 * (self.config.replay_batch_size or batch_size)
 
     def loss(
         self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
