@@ -117,3 +117,12 @@ def test_a_derpp_trial_meters_three_batches_a_step_once_it_replays() -> None:
     # The same task data a step; DER++ adds two replay draws of the same size from task 2 on.
     plain = samples(finetune)
     assert samples(derpp) == [plain[0], *(3 * n for n in plain[1:])]
+
+
+def test_making_room_cuts_old_classes_to_the_quota_and_refuses_a_too_small_budget() -> None:
+    memory = ExemplarMemory(6)
+    memory.store(0, torch.zeros(6, 1, 2, 2), extras={LOGITS: torch.zeros(6, 2)})
+    assert memory.make_room(2, new_classes=[1], method="X") == 3
+    assert len(memory.get(0)) == 3 and len(memory.get_extra(0, LOGITS)) == 3
+    with pytest.raises(ValueError, match="X needs at least one exemplar per class.*gives 0"):
+        memory.make_room(7, new_classes=[6], method="X")

@@ -10,6 +10,7 @@ Units live in the names: FLOPs (2 per multiply-add) vs MACs (1 per multiply-add)
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,6 +78,15 @@ def measure_inference_cost(
         latencies=(latency,),
         input_shape=shape,
     )
+
+
+def on_cpu(model: nn.Module) -> nn.Module:
+    """The served model as the cost is measured: on the CPU (the paper's concern is inference
+    on small devices, and one latency column must not mix devices). FLOPs and parameters do
+    not depend on the device; a model trained elsewhere is copied, the original untouched."""
+    if all(t.device.type == "cpu" for t in [*model.parameters(), *model.buffers()]):
+        return model
+    return copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format)
 
 
 def disagreement_pct(primary: float, check: float) -> float:

@@ -11,7 +11,6 @@ from, teachers, extra branches, stored logits), each counted once.
 
 from __future__ import annotations
 
-import copy
 import types
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.cost.inference import count_flops, example_input
+from harness.cost.inference import count_flops, example_input, on_cpu
 from harness.cost.model_size import parameter_stats
 from harness.records.schema import CostAfterTask, KeptAfterTask
 from harness.training.exemplars import ExemplarMemory
@@ -49,9 +48,7 @@ class PerTaskMeasures:
 
 def cost_after_task(served: nn.Module, input_shape: Sequence[int], *, task: int) -> CostAfterTask:
     """FLOPs (torch's count), parameters and bytes of ``served``, on a CPU copy if need be."""
-    model = served
-    if any(t.device.type != "cpu" for t in (*served.parameters(), *served.buffers())):
-        model = copy.deepcopy(served).to("cpu", memory_format=torch.contiguous_format)
+    model = on_cpu(served)
     example = example_input(model, tuple(input_shape), torch.device("cpu"))
     sizes = parameter_stats(model)
     return CostAfterTask(

@@ -9,7 +9,6 @@ trial, and tests call it directly.
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.cost.inference import measure_inference_cost
+from harness.cost.inference import measure_inference_cost, on_cpu
 from harness.cost.latency import device_latencies
 from harness.cost.per_task import PerTaskMeasures
 from harness.data.stream import ClassIncrementalStream
@@ -136,7 +135,7 @@ def _inference_cost(
     input_shape = (1, *resolved.suite.input_shape)
     repeats = {"warmup": 2, "repeats": 5} if resolved.spec.debug else {"warmup": 10, "repeats": 50}
     cost = measure_inference_cost(
-        _on_cpu(served),
+        on_cpu(served),
         input_shape,
         latency_warmup=repeats["warmup"],
         latency_repeats=repeats["repeats"],
@@ -181,15 +180,6 @@ def _ok_header(
         weights=loaded_weights,
     )
     return header
-
-
-def _on_cpu(model: nn.Module) -> nn.Module:
-    """The served model as the cost is measured: on the CPU (the paper's concern is inference
-    on small devices, and one latency column must not mix devices). FLOPs and parameters do
-    not depend on the device; a model trained elsewhere is copied, the original untouched."""
-    if all(t.device.type == "cpu" for t in [*model.parameters(), *model.buffers()]):
-        return model
-    return copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format)
 
 
 def _seed_everything(seed: int) -> None:

@@ -48,6 +48,20 @@ class ExemplarMemory:
             raise ValueError("an unbounded memory has no per-class quota")
         return self.budget // max(num_classes, 1)
 
+    def make_room(self, num_seen_classes: int, *, new_classes: Iterable[int], method: str) -> int:
+        """The fixed-budget update's first step (iCaRL's Alg. 5): cut the classes other than
+        ``new_classes`` to ``budget // num_seen_classes`` each; returns that quota, refusing a
+        budget too small to keep one exemplar per class (``method`` names who needs it)."""
+        quota = self.quota_per_class(num_seen_classes)
+        if quota < 1:
+            raise ValueError(
+                f"{method} needs at least one exemplar per class, but the budget of "
+                f"{self.budget} spread over {num_seen_classes} classes gives {quota}: raise "
+                "the suite's exemplar_budget"
+            )
+        self.shrink_to(quota, keep=new_classes)
+        return quota
+
     def store(
         self, label: int, x: torch.Tensor, *, extras: Mapping[str, torch.Tensor] | None = None
     ) -> None:

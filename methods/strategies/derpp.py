@@ -99,14 +99,10 @@ class DERpp(Strategy):
 
     @torch.no_grad()
     def end_task(self, model: IncrementalNet, task: TaskData) -> None:
-        quota = self.memory.quota_per_class(task.info.num_seen_classes)
-        if quota < 1:
-            raise ValueError(
-                f"DER++ needs at least one exemplar per class, but the budget of "
-                f"{self.memory.budget} spread over {task.info.num_seen_classes} classes gives "
-                f"{quota}: raise the suite's exemplar_budget"
-            )
-        self.memory.shrink_to(quota, keep=task.info.classes)
+        info = task.info
+        quota = self.memory.make_room(
+            info.num_seen_classes, new_classes=info.classes, method="DER++"
+        )
         was_training = model.training
         model.eval()
         for label in task.info.classes:

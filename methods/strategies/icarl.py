@@ -152,14 +152,8 @@ def herd_exemplars(
     """iCaRL's fixed-budget memory update (Alg. 4 and 5), shared by the methods that use it
     (iCaRL, WA): ``budget // seen_classes`` exemplars per class, old classes cut to the first
     of their herding order, each new class herded with ``model``'s features."""
-    quota = memory.quota_per_class(task.info.num_seen_classes)
-    if quota < 1:
-        raise ValueError(
-            f"{method} needs at least one exemplar per class, but the budget of "
-            f"{memory.budget} spread over {task.info.num_seen_classes} classes gives "
-            f"{quota}: raise the suite's exemplar_budget"
-        )
-    memory.shrink_to(quota, keep=task.info.classes)
+    info = task.info
+    quota = memory.make_room(info.num_seen_classes, new_classes=info.classes, method=method)
     for label in task.info.classes:
         images = task.train.x[task.train.y == label]
         features = extract_features(model, images, batch_size=feature_batch_size).cpu()
