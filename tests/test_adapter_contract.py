@@ -21,7 +21,11 @@ from harness.run.trial import run_trial
 from tests.contract_trials import contract_trial, tiny_record, tiny_spec
 
 load_adapters()
-COMBINATIONS = list(itertools.product(STRATEGIES.names(), FRAMEWORKS.names()))
+PAIRS = list(itertools.product(STRATEGIES.names(), FRAMEWORKS.names()))
+# Compositions a framework refuses (Framework.refusal, e.g. pre-pruning a growing network)
+# are checked to fail before training; every other one keeps the whole contract.
+REFUSED = [(s, f) for s, f in PAIRS if FRAMEWORKS.get(f).refusal(STRATEGIES.get(s))]
+COMBINATIONS = [pair for pair in PAIRS if pair not in REFUSED]
 COMPRESSING = [(s, f) for s, f in COMBINATIONS if FRAMEWORKS.get(f).compresses]
 # Strategies whose tiny-suite accuracies move with the seed (each says so:
 # Strategy.seed_sensitive_on_tiny_suite); at least one must, or nothing checks the seed.
@@ -110,3 +114,25 @@ def test_reading_test_data_while_learning_fails_the_trial(monkeypatch) -> None:
     record = run_trial(tiny_spec("finetune", "none"))
     assert record["status"] == "failed"
     assert record["error"]["type"] == TestDataAccessError.__name__
+
+
+@pytest.mark.parametrize("strategy, framework", REFUSED)
+def test_refused_compositions_fail_before_anything_trains(strategy, framework, monkeypatch):
+    """A refused composition fails when the trial is resolved, with the framework's reason,
+    and the learner is never built."""
+    import harness.run.trial as trial_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("a refused composition built its learner")
+
+    monkeypatch.setattr(trial_module, "build_learner", never)
+    record = run_trial(tiny_spec(strategy, framework))
+    assert record["status"] == "failed"
+    reason = FRAMEWORKS.get(framework).refusal(STRATEGIES.get(strategy))
+    assert f"{strategy}+{framework} is refused: {reason}" in record["error"]["message"]
+
+
+def test_pre_pruning_refuses_exactly_the_strategies_whose_network_grows() -> None:
+    growing = {s for s in STRATEGIES.names() if STRATEGIES.get(s).network_growth}
+    assert {"der", "memo"} <= growing
+    assert {s for s, f in REFUSED if f == "prepruning"} == growing

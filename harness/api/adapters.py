@@ -75,6 +75,22 @@ class Fit(Protocol):
     ) -> None: ...
 
 
+class StageFit(Protocol):
+    """What ``Strategy.run_extra_stages`` trains a stage with: the harness's ``fit``, metered
+    under ``<role>/<stage>``; ``epochs`` defaults to what ``extra_stages`` declared."""
+
+    def __call__(
+        self,
+        stage: str,
+        model: nn.Module,
+        data: Split,
+        loss_fn: LossFn,
+        *,
+        parameters: list[nn.Parameter] | None = None,
+        epochs: int | None = None,
+    ) -> None: ...
+
+
 class Strategy:
     """How a model learns the next task. Subclasses override only the hooks they need.
 
@@ -89,6 +105,13 @@ class Strategy:
     # tests then check that a trial's seed reaches training. A strategy that ends at the same
     # accuracies whatever the batch order there (all 100%, or only the newest task) says so.
     seed_sensitive_on_tiny_suite: ClassVar[bool] = True
+
+    # How the strategy changes its network's shape after task 1, beyond the growing head:
+    # None (it does not), "expands" (adds a branch per task and serves them all: DER, MEMO) or
+    # "rebuilds" (replaces the network each task: FOSTER's compression). A framework may
+    # refuse a strategy whose network does not stay the one it compressed
+    # (``Framework.refusal``).
+    network_growth: ClassVar[str | None] = None
 
     def __init__(self, config: Any, *, memory: ExemplarMemory) -> None:
         self.config = config
@@ -127,6 +150,22 @@ class Strategy:
     ) -> torch.Tensor:
         """Training loss of one batch; the default is cross-entropy over all seen classes."""
         return F.cross_entropy(model(x), y)
+
+    def training_modules(self) -> list[nn.Module]:
+        """Modules trained beside the model but never served (DER's auxiliary classifier):
+        their parameters join the optimiser of the task's main stage."""
+        return []
+
+    def extra_stages(self, task_index: int, epochs: int) -> dict[str, int]:
+        """Training stages this strategy runs after the main one on task ``task_index``
+        (0-based), by name, with their epochs (``epochs``: the suite's for the task), e.g.
+        BiC's ``{"bias": epochs}`` from task 2 on. Each is metered as ``<role>/<stage>`` and
+        frameworks declare them (``Framework.declared_epochs``), so the budget still binds."""
+        return {}
+
+    def run_extra_stages(self, model: IncrementalNet, task: TaskData, stage: StageFit) -> None:
+        """Runs the stages ``extra_stages`` declared, after the main stage and before
+        ``end_task``, each through ``stage`` (the harness's training loop, metered)."""
 
     def end_task(self, model: IncrementalNet, task: TaskData) -> None:
         """Called after training on ``task`` (update exemplars, snapshot models, ...)."""
@@ -184,6 +223,19 @@ class Framework:
             raise RuntimeError(f"{type(self).__name__}: no task learned yet, nothing serves")
         return self.served
 
+    @classmethod
+    def refusal(cls, strategy: type[Strategy]) -> str | None:
+        """Why this framework cannot wrap ``strategy`` (one line), or None when it can: the
+        trial is refused before anything trains."""
+        return None
+
+    def strategy_stages(self, strategy: Strategy, role: str, task_index: int) -> dict[str, int]:
+        """The epochs of ``strategy``'s extra stages on a task, keyed by the role the harness
+        meters them under (``<role>/<stage>``), for ``declared_epochs``."""
+        epochs = self.context.training.epochs_for_task(task_index)
+        stages = strategy.extra_stages(task_index, epochs)
+        return {stage_role(role, name): count for name, count in stages.items()}
+
     def report(self) -> dict[str, Any]:
         """Framework facts for the record (e.g. achieved pruning, teacher cost and time)."""
         return {}
@@ -191,8 +243,18 @@ class Framework:
     def declared_epochs(self, task_index: int) -> dict[str, int]:
         """Epochs each model trains on task ``task_index`` (0-based), by role: what the
         harness's meter must count (``harness.training.budget``). Frameworks that train more
-        than one model, or in more than one stage, say so here."""
-        return {DEFAULT_ROLE: self.context.training.epochs_for_task(task_index)}
+        than one model, or in more than one stage, say so here. The default: one model under
+        ``model``, trained by ``self.strategy`` (with its extra stages) when there is one."""
+        declared = {DEFAULT_ROLE: self.context.training.epochs_for_task(task_index)}
+        strategy = getattr(self, "strategy", None)
+        if isinstance(strategy, Strategy):
+            declared.update(self.strategy_stages(strategy, DEFAULT_ROLE, task_index))
+        return declared
+
+
+def stage_role(role: str, stage: str) -> str:
+    """The meter's role for a strategy's extra ``stage`` of the model trained under ``role``."""
+    return f"{role}/{stage}"
 
 
 def start_task(
@@ -214,8 +276,12 @@ def train_on_task(
     epochs: int | None = None,
     after_backward: Callable[[nn.Module], None] | None = None,
     role: str = DEFAULT_ROLE,
+    extra_stages: bool = True,
 ) -> None:
-    """One training stage on the strategy's data with the strategy's loss.
+    """One training stage on the strategy's data with the strategy's loss, then the
+    strategy's own extra stages (BiC's bias correction, FOSTER's compression) unless
+    ``extra_stages`` is False (a framework's preliminary stage, e.g. pre-pruning's sparsity
+    training, which the extra stages must not follow).
 
     ``extra_loss`` adds a framework's term (e.g. distillation from a teacher) to the
     strategy's loss on the same batch; ``epochs`` (default: the suite's for this task) and
@@ -227,16 +293,47 @@ def train_on_task(
         return loss if extra_loss is None else loss + extra_loss(m, x, y)
 
     data = strategy.training_data(task)
+    extras = [p for module in strategy.training_modules() for p in module.parameters()]
     context.fit(
         model,
         data,
         loss_fn,
         epochs=context.training.epochs_for_task(task.info.index) if epochs is None else epochs,
+        parameters=[*model.parameters(), *extras] if extras else None,
         after_backward=after_backward,
         sample_weights=strategy.sample_weights(data, task.info),
         role=role,
         extra_samples=lambda batch_size: strategy.replayed_samples(batch_size, task.info),
     )
+    if extra_stages:
+        run_stages(context, model, strategy, task, role=role)
+
+
+def run_stages(
+    context: LearnerContext, model: IncrementalNet, strategy: Strategy, task: TaskData, *,
+    role: str = DEFAULT_ROLE,
+) -> None:  # fmt: skip
+    """The strategy's extra stages on ``task`` (``Strategy.run_extra_stages``), each through
+    the harness's loop, metered under ``<role>/<stage>``; an undeclared stage fails at once."""
+    declared = strategy.extra_stages(
+        task.info.index, context.training.epochs_for_task(task.info.index)
+    )
+    if not declared:
+        return
+
+    def stage_fit(
+        stage: str, m: nn.Module, data: Split, loss_fn: LossFn, *,
+        parameters: list[nn.Parameter] | None = None, epochs: int | None = None,
+    ) -> None:  # fmt: skip
+        if stage not in declared:
+            raise ValueError(
+                f"{type(strategy).__name__} ran stage {stage!r} on task {task.info.index + 1} "
+                f"but extra_stages declared {sorted(declared)}"
+            )
+        context.fit(m, data, loss_fn, epochs=declared[stage] if epochs is None else epochs,
+                    parameters=parameters, role=stage_role(role, stage))  # fmt: skip
+
+    strategy.run_extra_stages(model, task, stage_fit)
 
 
 def learn_task_with_strategy(

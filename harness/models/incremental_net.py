@@ -49,6 +49,19 @@ class IncrementalLinearHead(ClassifierHead):
                 new_fc.bias[: self.num_classes] = self.fc.bias
         self.fc = new_fc
 
+    def add_features(self, count: int) -> None:
+        """Append ``count`` input features (a grown backbone's new branch): the old weights keep
+        their columns, the new columns start at nn.Linear's initialisation."""
+        if self.fc is None:
+            self._initial_in_features += count
+            return
+        old = self.fc
+        new_fc = nn.Linear(old.in_features + count, old.out_features).to(old.weight.device)
+        with torch.no_grad():
+            new_fc.weight[:, : old.in_features] = old.weight
+            new_fc.bias.copy_(old.bias)
+        self.fc = new_fc
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if self.fc is None:
             raise RuntimeError("the head has no classes yet: call add_classes() before forward()")

@@ -118,6 +118,9 @@ def resolve_trial(spec: TrialSpec) -> ResolvedTrial:
     }
     if spec.limit_per_class is not None and (not spec.debug or spec.limit_per_class < 1):
         raise ValueError("limit_per_class is a debug shortcut: a positive count, debug=True")
+    refusal = framework_cls.refusal(strategy_cls)
+    if refusal is not None:
+        raise ValueError(f"{spec.strategy}+{spec.framework} is refused: {refusal}")
     if strategy_cls.unbounded_memory and strategy_cls.reference is None:
         raise ValueError(
             f"strategy {spec.strategy!r} asks for unbounded memory but is no reference"

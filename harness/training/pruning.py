@@ -122,7 +122,9 @@ def prune_channels(
     params_before, flops_before, channels_before = _measure(model, example_inputs)
     import torch_pruning as tp  # here: it imports timm, a cost for trials that never prune
 
-    with _keeping_train_flags(model):  # torch-pruning's tracing leaves the model in eval mode
+    # torch-pruning's tracing leaves the model in eval mode, and it builds its dependency graph
+    # from autograd's, where a frozen parameter (a grown network's old branches) is missing.
+    with _keeping_train_flags(model), _traceable(model):
         pruner = tp.pruner.BasePruner(
             model,
             example_inputs,
@@ -219,6 +221,20 @@ def _keeping_train_flags(model: nn.Module) -> Iterator[None]:
     finally:
         for module, training in modes:
             module.training = training
+
+
+@contextmanager
+def _traceable(model: nn.Module) -> Iterator[None]:
+    """Every parameter requires grad inside the block (so autograd's graph sees it), and gets
+    its own flag back after (pruning may replace a parameter: the new one takes the old flag)."""
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    try:
+        yield
+    finally:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name not in frozen)
 
 
 def _reduction_pct(before: float, after: float) -> float:

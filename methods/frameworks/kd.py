@@ -189,9 +189,15 @@ class KnowledgeDistillation(Framework):
         return self.serving()
 
     def declared_epochs(self, task_index: int) -> dict[str, int]:
-        """The teacher and the student each get the suite's budget for every task."""
+        """The teacher and the student each get the suite's budget for every task (and each
+        runs the strategy's extra stages)."""
         epochs = self.context.training.epochs_for_task(task_index)
-        return {TEACHER: epochs, STUDENT: epochs}
+        return {
+            TEACHER: epochs,
+            STUDENT: epochs,
+            **self.strategy_stages(self.teacher_strategy, TEACHER, task_index),
+            **self.strategy_stages(self.student_strategy, STUDENT, task_index),
+        }
 
     def report(self) -> dict[str, Any]:
         teacher_predictor = self.teacher_strategy.predictor(self.teacher)

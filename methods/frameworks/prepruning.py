@@ -14,6 +14,7 @@ from typing import Any
 from harness.api.adapters import (
     FRAMEWORKS,
     LearnerContext,
+    Strategy,
     learn_task_with_strategy,
     start_task,
     train_on_task,
@@ -82,7 +83,7 @@ class PrePruning(SlimmingFramework):
         cfg, ctx, model, strategy = self.config, self.context, self.model, self.strategy
         start_task(ctx, model, strategy, task)
         train_on_task(ctx, model, strategy, task, epochs=self._epochs(cfg.sparsity_epochs),
-                      after_backward=bn_scale_l1(cfg.sparsity))  # fmt: skip
+                      after_backward=bn_scale_l1(cfg.sparsity), extra_stages=False)  # fmt: skip
         self.pruning = prune_channels(model, ratio=cfg.ratio, example_inputs=self.example_input())
         train_on_task(ctx, model, strategy, task, epochs=self._epochs(cfg.finetune_epochs))
         strategy.end_task(model, task)
@@ -95,7 +96,18 @@ class PrePruning(SlimmingFramework):
         if task_index > 0:
             return super().declared_epochs(task_index)
         cfg = self.config
-        return {DEFAULT_ROLE: self._epochs(cfg.sparsity_epochs) + self._epochs(cfg.finetune_epochs)}
+        epochs = self._epochs(cfg.sparsity_epochs) + self._epochs(cfg.finetune_epochs)
+        return {DEFAULT_ROLE: epochs, **self.strategy_stages(self.strategy, DEFAULT_ROLE, 0)}
+
+    @classmethod
+    def refusal(cls, strategy: type[Strategy]) -> str | None:
+        if strategy.network_growth is None:
+            return None
+        return (
+            f"pre-pruning prunes the task-1 network once and learns every later task on it, "
+            f"but this strategy {strategy.network_growth} its network after task 1, so what "
+            f"serves is not the network pre-pruning pruned (post-pruning prunes what serves)"
+        )
 
     def report(self) -> dict[str, Any]:
         """The pruning achieved on task 1 (network incl. head, batch 1) and task-1 epochs."""
