@@ -98,8 +98,8 @@ def test_old_branches_keep_their_batchnorm_statistics_while_the_new_one_trains()
                  if isinstance(b, nn.BatchNorm2d)]  # fmt: skip
     net.train()
     net(torch.rand(8, 1, 8, 8) * 255)
-    after = [b.running_mean for b in backbone.branches[0].modules() if isinstance(b, nn.BatchNorm2d)]
-    assert all(torch.equal(a, b) for a, b in zip(old_stats, after, strict=True))
+    norms = [m for m in backbone.branches[0].modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(torch.equal(a, b.running_mean) for a, b in zip(old_stats, norms, strict=True))
 
 
 @pytest.mark.parametrize("name", ["resnet34", "mobilenet_v2"])

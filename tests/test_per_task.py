@@ -109,18 +109,35 @@ def test_the_board_shows_kept_memory_and_where_a_changing_cost_started(tmp_path)
     page = suite_page(build_site(flat, tmp_path / "flat", generated_at=GENERATED_AT).parent)
     headers = page.tables["leaderboard"][0]
     assert "kept memory MB" in headers
-    assert "GFLOPs after task 1 G/img" not in headers  # no cost moved: nothing to show
+    assert "GFLOPs task 1 → T G/img" not in headers  # no cost moved: nothing to show
 
     grown = [_growing(make_record(label="der", seed=s, gflops=2.0), 0.5) for s in (1, 2, 3)]
     page = suite_page(
         build_site(flat + grown, tmp_path / "grown", generated_at=GENERATED_AT).parent
     )
     headers = page.tables["leaderboard"][0]
-    column = headers.index("GFLOPs after task 1 G/img")
+    column = headers.index("GFLOPs task 1 → T G/img")
     assert headers[column - 2 : column] == ["GFLOPs G/img", "params M"]
     rows = {row[0]: row for row in page.rows("leaderboard")}
-    assert (rows["der"][column - 2], rows["der"][column]) == ("2", "0.5")
-    assert rows["lwf"][column] == "0.5"  # flat: the final figure, here the factory's 0.5
+    assert (rows["der"][column - 2], rows["der"][column]) == ("2", "0.5 → 2")
+    assert rows["lwf"][column] == "0.5 → 0.5"  # flat: the factory's 0.5 after every task
+    html = page.path.read_text(encoding="utf-8")
+    # One small cost line per entry; der's starts at a quarter of its height (0.5 of 2).
+    assert html.count('<svg class="spark"') == 2
+    assert 'points="0.0,11.5 ' in html  # 16 - 1 - 14 * 0.5 / 2: der's first point
     memory = headers.index("kept memory MB")
     # make_record keeps its model's parameter bytes (4 MB) and 640 bytes of exemplars a task.
     assert rows["lwf"][memory] == "4.001"
+
+
+def test_the_cost_line_is_the_mean_over_seeds_scaled_to_the_largest() -> None:
+    from harness.leaderboard.entry_charts import cost_curve, sparkline
+
+    records = [make_record(seed=s) for s in (1, 2)]
+    for record, first in zip(records, (0.25, 0.75), strict=True):
+        _growing(record, first)
+    curve = cost_curve(records)
+    assert curve is not None and curve[0] == pytest.approx(0.5) and curve[-1] == pytest.approx(0.5)
+    assert sparkline([1.0, 2.0, 4.0]) == "0.0,11.5 30.0,8.0 60.0,1.0"
+    del records[1]["inference_cost"]["after_task"]
+    assert cost_curve(records) is None  # a seed without the curve: no line rather than a wrong one

@@ -132,13 +132,14 @@ KEPT_MEMORY = Column(
 )
 FIRST_TASK_GFLOPS = Column(
     key="gflops_after_first_task",
-    header="GFLOPs after task 1",
+    header="GFLOPs task 1 → T",
     unit="GFLOPs per image",
     short_unit="G/img",
-    definition="GFLOPs of the module that served after the first task; beside the final "
-    "GFLOPs it shows how the inference cost moved over the tasks (a network that grows per "
-    "task starts lower). Shown when some entry's cost changed",
-    measured="as GFLOPs, on what served after task 1",
+    definition="GFLOPs of the module that served after the first task, then after the last "
+    "(the ranking GFLOPs), with a small line of the cost after every task: a network that "
+    "grows per task (DER, MEMO) climbs, one that compresses itself (FOSTER) stays flat. "
+    "Sorts by the cost after task 1. Shown when some entry's cost changed",
+    measured="as GFLOPs, on what served after each task",
     spec=".4g",
     always_std=False,
     better="lower",
@@ -332,6 +333,7 @@ class Cell(NamedTuple):
     text: str
     value: str
     flags: tuple[Flag, ...] = ()
+    spark: str = ""  # SVG polyline points of a small line drawn beside the text, if any
 
 
 class HeatCell(NamedTuple):

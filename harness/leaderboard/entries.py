@@ -21,6 +21,7 @@ from typing import Any
 from harness.leaderboard import aggregate
 from harness.leaderboard.columns import (
     COLUMN_BY_KEY,
+    FIRST_TASK_GFLOPS,
     TASK_AWARE,
     Cell,
     Column,
@@ -33,7 +34,12 @@ from harness.leaderboard.columns import (
     single_cell,
     summary_cell,
 )
-from harness.leaderboard.entry_charts import accuracy_curve, accuracy_heatmap
+from harness.leaderboard.entry_charts import (
+    accuracy_curve,
+    accuracy_heatmap,
+    cost_curve,
+    sparkline,
+)
 from harness.leaderboard.latencies import trial_latencies
 from harness.leaderboard.usable import resource_values
 
@@ -75,7 +81,9 @@ def entry_page(
         "seeds": int(row["seeds"]),
         "provisional": bool(row["provisional"]),
         "pareto": {m: bool(row[f"pareto_{m}"]) for m in aggregate.ACCURACY_METRICS},
-        "cells": [_flagged(summary_cell(row, c), c, flags) for c in columns],
+        "cells": [
+            _cost_line(_flagged(summary_cell(row, c), c, flags), c, row, records) for c in columns
+        ],  # fmt: skip
         "details": [
             (c, summary_cell(row, c)) for c in detail_columns if is_finite_number(row.get(c.key))
         ],
@@ -102,6 +110,18 @@ def entry_page(
 def _flagged(cell: Cell, column: Column, flags: tuple[Flag, ...]) -> Cell:
     """The GFLOPs cell carries the entry's (or trial's) warnings; other cells none."""
     return cell._replace(flags=flags) if column.key == "gflops_per_image" else cell
+
+
+def _cost_line(
+    cell: Cell, column: Column, row: Mapping[str, Any], records: list[Mapping[str, Any]]
+) -> Cell:
+    """The cost-curve cell: "after task 1 → after the last" and the small line between."""
+    if column.key != FIRST_TASK_GFLOPS.key or not cell.value:
+        return cell
+    curve = cost_curve(records)
+    final = COLUMN_BY_KEY["gflops_per_image"]
+    text = f"{cell.text} → {summary_cell(row, final).text}"
+    return cell._replace(text=text, spark=sparkline(curve) if curve else "")
 
 
 def _trial(

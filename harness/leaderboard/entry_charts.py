@@ -1,6 +1,6 @@
-"""An entry's two charts: accuracy on the classes seen so far after each task (mean ± std over
-seeds, as inline-SVG geometry drawn by ``curve.svg.j2``) and the mean accuracy matrix as a
-heatmap of table cells."""
+"""An entry's charts: accuracy on the classes seen so far after each task (mean ± std over
+seeds, as inline-SVG geometry drawn by ``curve.svg.j2``), the mean accuracy matrix as a
+heatmap of table cells, and the small line of its inference cost after each task."""
 
 from __future__ import annotations
 
@@ -129,3 +129,34 @@ def _heat_shades() -> list[tuple[str, str]]:
         light = 0.2126 * rgba[0] + 0.7152 * rgba[1] + 0.0722 * rgba[2] > 0.45
         shades.append((to_hex(rgba[:3]), "#000000" if light else "#ffffff"))
     return shades
+
+
+SPARK_BOX = (60.0, 16.0)  # width, height of the suite table's cost line, in CSS pixels
+
+
+def cost_curve(records: list[Mapping[str, Any]]) -> list[float] | None:
+    """Mean GFLOPs per image of what served after each task, over the entry's seeds (None
+    where a record predates the curve or the seeds disagree on the number of tasks)."""
+    curves = []
+    for record in records:
+        points = (record.get("inference_cost") or {}).get("after_task")
+        if not isinstance(points, list) or not points:
+            return None
+        values = [p.get("gflops_per_image") if isinstance(p, Mapping) else None for p in points]
+        if not all(isinstance(v, int | float) for v in values):
+            return None
+        curves.append([float(v) for v in values])
+    if not curves or len({len(c) for c in curves}) != 1:
+        return None
+    return np.mean(np.array(curves), axis=0).tolist()
+
+
+def sparkline(values: list[float]) -> str:
+    """SVG polyline points of ``values`` in ``SPARK_BOX``, from 0 GFLOPs up to the largest
+    value, so a flat line sits at the top and a cost that grows T-fold starts at 1/T."""
+    width, height = SPARK_BOX
+    top = max(values) or 1.0
+    step = width / max(1, len(values) - 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 1 - (height - 2) * v / top:.1f}" for i, v in enumerate(values)
+    )
