@@ -83,3 +83,52 @@ def test_the_record_names_the_backbone_of_the_served_module() -> None:
     record = tiny_record("lwf", "kd")
     assert record["method"]["backbone"] == "compact_cnn"
     assert record["method"]["inference_backbone"] == "compact_cnn_small"  # the student serves
+
+
+# A strategy's extra stage (BiC's bias correction) under each framework: every model that
+# runs the strategy runs the stage from task 2 on, metered as <role>/bias.
+EXPECTED_BIC_STAGES = {
+    "none": ["model/bias"],
+    "kd": ["student/bias", "teacher/bias"],
+    "prepruning": ["model/bias"],
+    "postpruning": ["model/bias"],
+}
+
+
+@pytest.mark.parametrize("framework", sorted(EXPECTED_BIC_STAGES))
+def test_a_strategys_extra_stage_is_declared_and_metered_under_every_framework(framework):
+    record = tiny_record("bic", framework)
+    assert record["status"] == "ok", record["error"]
+    declared = record["training_budget"]["declared_epochs"]
+    for task, row in enumerate(declared):
+        stages = sorted(role for role in row if "/" in role)
+        assert stages == ([] if task == 0 else EXPECTED_BIC_STAGES[framework]), (task, row)
+        assert all(row[role] == TINY_EPOCHS for role in stages)
+
+
+def test_a_stage_spent_otherwise_than_declared_fails_the_trial(monkeypatch) -> None:
+    bic = STRATEGIES.get("bic")
+    monkeypatch.setattr(bic, "extra_stages", lambda self, task_index, epochs: (
+        {"bias": epochs + 1} if task_index else {}))  # fmt: skip
+    original = bic.run_extra_stages
+
+    def one_epoch_short(self, model, task, stage):
+        return original(self, model, task, lambda *a, **k: stage(*a, **{**k, "epochs": 5}))
+
+    monkeypatch.setattr(bic, "run_extra_stages", one_epoch_short)
+    record = run_trial(tiny_spec("bic", "none"))
+    assert record["status"] == "failed"
+    assert "declared epochs" in record["error"]["message"]
+
+
+def test_a_stage_that_was_never_declared_fails_the_trial(monkeypatch) -> None:
+    bic = STRATEGIES.get("bic")
+    original = bic.run_extra_stages
+
+    def renamed(self, model, task, stage):
+        return original(self, model, task, lambda name, *a, **k: stage("calibration", *a, **k))
+
+    monkeypatch.setattr(bic, "run_extra_stages", renamed)
+    record = run_trial(tiny_spec("bic", "none"))
+    assert record["status"] == "failed"
+    assert "ran stage 'calibration' on task 2" in record["error"]["message"]
