@@ -14,6 +14,8 @@ grown network's FLOPs and parameters are measured after every task like any othe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from copy import deepcopy
 
 import torch
@@ -157,3 +159,33 @@ def default_shared_blocks(net: nn.Module) -> int:
         return len(net.features) - 4
     pools = [i for i, b in enumerate(blocks) if isinstance(b, nn.MaxPool2d | nn.AvgPool2d)]
     return pools[-1] + 1 if pools else len(blocks) // 2
+
+
+def expanding_backbone(model: nn.Module) -> ExpandingBackbone:
+    """The grown backbone of ``model`` (an error before its first branch was added)."""
+    backbone = getattr(model, "backbone", None)
+    if not isinstance(backbone, ExpandingBackbone):
+        raise TypeError("the model has not grown a branch yet")
+    return backbone
+
+
+class Captured:
+    """The last output ``output_of`` saw."""
+
+    value: torch.Tensor
+
+
+@contextmanager
+def output_of(module: nn.Module) -> Iterator[Captured]:
+    """The output of ``module``'s forward passes inside the block (e.g. the newest branch's
+    features for DER's auxiliary classifier), without a second forward pass."""
+    captured = Captured()
+
+    def keep(_module: nn.Module, _args: tuple, output: torch.Tensor) -> None:
+        captured.value = output
+
+    handle = module.register_forward_hook(keep)
+    try:
+        yield captured
+    finally:
+        handle.remove()

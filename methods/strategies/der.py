@@ -3,8 +3,6 @@ CVPR 2021)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,7 +13,7 @@ from torch import nn
 from harness.api.adapters import STRATEGIES, Strategy
 from harness.api.config import check_range
 from harness.data.stream import TaskData, TaskInfo
-from harness.models.expanding import ExpandingBackbone, add_branch
+from harness.models.expanding import add_branch, expanding_backbone, output_of
 from harness.models.incremental_net import IncrementalNet
 from harness.training.exemplars import ExemplarMemory
 from methods.strategies.icarl import herd_exemplars
@@ -90,8 +88,8 @@ class DER(Strategy):
     ) -> torch.Tensor:
         if self.aux_head is None:
             return F.cross_entropy(model(x), y)
-        backbone = _expanding(model)
-        with _output_of(backbone.branches[-1]) as newest:
+        backbone = expanding_backbone(model)
+        with output_of(backbone.branches[-1]) as newest:
             logits = model(x)  # one forward: a framework's hook may reuse these logits
         classification = F.cross_entropy(logits, y)
         old = task.num_old_classes
@@ -106,30 +104,3 @@ class DER(Strategy):
         herd_exemplars(model, task, self.memory, feature_batch_size=self.config.feature_batch_size,
                        method=type(self).__name__)  # fmt: skip
         self.aux_head = None
-
-
-def _expanding(model: nn.Module) -> ExpandingBackbone:
-    backbone = getattr(model, "backbone", None)
-    if not isinstance(backbone, ExpandingBackbone):
-        raise TypeError("the model has not grown a branch yet")
-    return backbone
-
-
-class _Captured:
-    value: torch.Tensor
-
-
-@contextmanager
-def _output_of(module: nn.Module) -> Iterator[_Captured]:
-    """The output of ``module``'s forward passes inside the block (the newest branch's
-    features for the auxiliary classifier, without a second forward pass)."""
-    captured = _Captured()
-
-    def keep(_module: nn.Module, _args: tuple, output: torch.Tensor) -> None:
-        captured.value = output
-
-    handle = module.register_forward_hook(keep)
-    try:
-        yield captured
-    finally:
-        handle.remove()
