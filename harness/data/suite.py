@@ -49,7 +49,7 @@ __all__ = ["CheckpointHashError", "DatasetSpec", "MAX_SUITE_BYTES", "MethodEntry
 SUITE_KEYS = {
     "name", "version", "description", "dataset", "input_shape", "num_classes",
     "classes_per_task", "class_orders", "exemplar_budget", "backbones", "seeds",
-    "primary_metric", "training", "methods", "weights", "augmentation",
+    "primary_metric", "training", "methods", "weights", "augmentation", "total_memory_bytes",
 }  # fmt: skip
 # Suites are small data files; the largest shipped one is about 6 kB.
 MAX_SUITE_BYTES = 1_000_000
@@ -66,6 +66,9 @@ class Suite:
     classes_per_task: tuple[int, ...]
     class_orders: tuple[tuple[int, ...], ...]
     exemplar_budget: int
+    # Optional: the bytes a method may keep between tasks, exemplars and models together; the
+    # exemplar budget of each trial is aligned to it (harness/run/memory_alignment.py).
+    total_memory_bytes: int | None
     backbones: tuple[str, ...]
     seeds: tuple[int, ...]
     primary_metric: str
@@ -135,7 +138,7 @@ def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
         raise SuiteError(f"{source}: a suite file must be a mapping of keys")
     check_keys(raw, SUITE_KEYS, source,
                 required=SUITE_KEYS - {"description", "training", "weights",
-                                       "augmentation"})  # fmt: skip
+                                       "augmentation", "total_memory_bytes"})  # fmt: skip
     num_classes = integer(raw["num_classes"], source, "num_classes", at_least=1)
     suite = Suite(
         name=safe_name(raw["name"], source),
@@ -150,6 +153,9 @@ def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
         ),
         class_orders=parse_class_orders(raw["class_orders"], num_classes, source),
         exemplar_budget=integer(raw["exemplar_budget"], source, "exemplar_budget", at_least=0),
+        total_memory_bytes=None
+        if raw.get("total_memory_bytes") is None
+        else integer(raw["total_memory_bytes"], source, "total_memory_bytes", at_least=1),
         backbones=tuple(
             name_text(b, source, "backbones entry")
             for b in as_list(raw["backbones"], source, "backbones")

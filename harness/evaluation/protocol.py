@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from harness.api.adapters import Framework
-from harness.data.stream import ClassIncrementalStream, Split
+from harness.data.stream import ClassIncrementalStream, Split, TaskData
 from harness.evaluation.metrics import accuracy_on_seen
 from harness.models.execution import CPU_EXECUTION, Execution
 from harness.training.budget import TrainingMeter
@@ -106,11 +107,13 @@ def run_protocol(
     after_evaluation: Callable[[nn.Module], None] | None = None,
     execution: Execution = CPU_EXECUTION,
     meter: TrainingMeter | None = None,
+    around_learning: Callable[[TaskData], AbstractContextManager[None]] | None = None,
 ) -> ProtocolOutcome:
     """Learn every task, evaluating after each; ``meter`` (the trainer's) learns which task
     its training belongs to. ``after_evaluation`` sees the module that served after each task
-    (e.g. to count its cost: the cost curve). Returns the accuracies and the module that
-    served last."""
+    (e.g. to count its cost: the cost curve); ``around_learning(task)`` wraps each task's
+    learning, before evaluation (e.g. the suite's total-memory alignment). Returns the
+    accuracies and the module that served last."""
     test_y = stream.test.read().y.cpu()
     counts = [int(((test_y >= c[0]) & (test_y <= c[-1])).sum()) for c in stream.task_classes()]
     result = ProtocolResult([], [], counts)
@@ -120,7 +123,8 @@ def run_protocol(
         if meter is not None:
             meter.task = task.info.index
         start = time.perf_counter()
-        with stream.test.sealed():
+        around = nullcontext() if around_learning is None else around_learning(task)
+        with stream.test.sealed(), around:
             learner.learn(task)
         seconds = time.perf_counter() - start
         seen_classes = stream.task_classes()[: task.info.index + 1]

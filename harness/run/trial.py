@@ -31,6 +31,7 @@ from harness.models.execution import Execution, ExecutionOptions
 from harness.models.incremental_net import backbone_names
 from harness.records.schema import InferenceCost, KeptMemory, Results, TrialRecord
 from harness.run.learner import build_learner
+from harness.run.memory_alignment import MemoryAlignment
 from harness.run.trial_record import DEVICE_NOT_STARTED, failure_record, record_header
 from harness.run.trial_spec import (
     CONFIG_SCOPES,
@@ -88,6 +89,11 @@ def _run(
         resolved, execution=execution, loaded_weights=loaded_weights, meter=meter
     )
     per_task = PerTaskMeasures(learner, memory, (1, *suite.input_shape))
+    alignment = None
+    if suite.total_memory_bytes is not None and memory.budget is not None:
+        alignment = MemoryAlignment(
+            suite.total_memory_bytes, memory, learner, cap=suite.exemplar_budget
+        )
     protocol = run_protocol(
         learner,
         stream,
@@ -96,6 +102,7 @@ def _run(
         after_evaluation=per_task,
         execution=execution,
         meter=meter,
+        around_learning=None if alignment is None else alignment.around,
     )
     declared = [learner.declared_epochs(i) for i in range(stream.num_tasks)]
     meter.check(declared)  # fairness enforced: a framework trains exactly what it declares

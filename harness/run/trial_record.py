@@ -76,6 +76,12 @@ def record_header(
             "num_tasks": suite.num_tasks if suite else None,
             "classes_per_task": list(suite.classes_per_task) if suite else None,
             "exemplar_budget": suite.exemplar_budget if suite else None,
+            # Only when declared, so that earlier records stay as they were.
+            **(
+                {"total_memory_bytes": suite.total_memory_bytes}
+                if suite and suite.total_memory_bytes is not None
+                else {}
+            ),
             "primary_metric": suite.primary_metric if suite else None,
         },
         "method": {
