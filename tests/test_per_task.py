@@ -141,3 +141,24 @@ def test_the_cost_line_is_the_mean_over_seeds_scaled_to_the_largest() -> None:
     assert sparkline([1.0, 2.0, 4.0]) == "0.0,11.5 30.0,8.0 60.0,1.0"
     del records[1]["inference_cost"]["after_task"]
     assert cost_curve(records) is None  # a seed without the curve: no line rather than a wrong one
+
+
+def test_the_board_ranks_at_equal_memory_too(tmp_path) -> None:
+    """The memory front: final ACC against the memory kept. An entry that keeps more for
+    less accuracy is off it, whatever its GFLOPs; a reference entry never competes."""
+    from harness.leaderboard.build import build_site
+    from tests.test_site import GENERATED_AT, suite_page
+
+    lean = [make_record(label="lean", seed=s, acc=[[98.0, None], [60.0, 90.0]]) for s in (1, 2, 3)]
+    hoarder = [make_record(label="hoarder", seed=s, acc=[[98.0, None], [50.0, 80.0]])
+               for s in (1, 2, 3)]  # fmt: skip
+    for record in hoarder:  # keeps twice the models, for less accuracy
+        for point in [*record["memory"]["after_task"], record["memory"]]:
+            if "model_bytes" in point:
+                point["model_bytes"] *= 2
+                point["total_bytes"] = point["model_bytes"] + point["exemplar_bytes"]
+    page = suite_page(build_site(lean + hoarder, tmp_path, generated_at=GENERATED_AT).parent)
+    headers = page.tables["leaderboard"][0]
+    column = headers.index("front ACC·memory")
+    rows = {row[0]: row for row in page.rows("leaderboard")}
+    assert (rows["lean"][column], rows["hoarder"][column]) == ("front", "")

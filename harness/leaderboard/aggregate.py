@@ -379,6 +379,25 @@ def add_pareto_columns(
     return summary
 
 
+MEMORY_FRONT = "pareto_memory_final_acc_pct"
+
+
+def add_memory_front(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` plus ``pareto_memory_final_acc_pct``: on its suite version's front of final
+    accuracy vs the memory kept between tasks (exemplars and models, Zhou et al., ICLR 2023),
+    over non-reference entries that measured it: who is best at equal total memory."""
+    summary = summary.copy()
+    column = pd.Series(False, index=summary.index, dtype=bool)
+    if "kept_memory_megabytes" in summary:
+        competing = summary[summary["reference"].isna()]
+        for _, rows in competing.groupby(["suite", "suite_version"], sort=True):
+            column.loc[rows.index] = pareto_front(
+                rows, x="kept_memory_megabytes", y="final_acc_pct"
+            )
+    summary[MEMORY_FRONT] = column
+    return summary
+
+
 def suite_front(summary: pd.DataFrame, *, suite: str, version: int, metric: str) -> pd.DataFrame:
     """The Pareto-front entries of one suite version on ``metric``, cheapest first."""
     rows = add_pareto_columns(summary, metrics=[metric])

@@ -140,7 +140,9 @@ def _build_into(
 
 
 def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -> list[SuiteJob]:
-    summary = aggregate.add_pareto_columns(aggregate.summarize(aggregate.records_to_frame(records)))
+    summary = aggregate.add_memory_front(
+        aggregate.add_pareto_columns(aggregate.summarize(aggregate.records_to_frame(records)))
+    )
     latencies = summarize_latencies(latency_frame(records))
     styles = PlotStyles.of(summary)
     latest = aggregate.current_versions(records)

@@ -67,6 +67,7 @@ class SuitePage:
     plots: list[dict[str, Any]] = field(default_factory=list)
     plot_jobs: list[dict[str, Any]] = field(default_factory=list)
     comparison_note: str = ""
+    with_memory_front: bool = False  # records carry the memory kept: rank at equal memory too
 
     slug: str = ""
     href: str = ""  # from the site's root, like every link the templates get
@@ -125,6 +126,7 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
         counts=job.counts,
         columns=columns,
         detail_columns=tuple(c for c in DETAIL_COLUMNS if job.rows[c.key].notna().any()),
+        with_memory_front=bool(rows["kept_memory_megabytes"].notna().any()),
     )
     rows = _rank(_with_latency_columns(job.rows, job.latencies, columns), info["primary_metric"])
     by_entry: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
