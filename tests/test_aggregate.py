@@ -13,15 +13,13 @@ import pytest
 from harness.leaderboard.aggregate import (
     COSTS,
     METRICS,
-    add_pareto_columns,
     count_excluded,
     current_versions,
     drop_duplicate_trials,
-    pareto_front,
     records_to_frame,
-    suite_front,
     summarize,
 )
+from harness.leaderboard.fronts import add_pareto_columns, pareto_front, suite_front
 from harness.leaderboard.usable import drop_unusable_records, unusable_reason
 from harness.records.store import load_records_leniently
 from tests.record_factory import make_record

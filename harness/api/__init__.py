@@ -2,8 +2,9 @@
 
 Owns the adapter contract (``Strategy``, ``Framework``, ``LearnerContext``), the registries,
 config resolution and the shipped tiny suite for adapter tests; it re-exports the harness
-pieces an adapter uses (task data, exemplar memory, the incremental network, distillation,
-the training config). May import data/, models/, training/ and records/; never run/ or cli/.
+pieces an adapter uses (task data, exemplar memory, the incremental network and its growth,
+distillation, the training config). May import data/, models/, training/ and records/;
+never run/ or cli/.
 
 ``from harness.api import Strategy`` imports only what that name needs: the re-exports load on
 first use, so modules that need only ``harness.api.config`` or ``.registry`` stay torch-free.
@@ -16,11 +17,14 @@ from typing import Any
 
 _SOURCES = {
     "harness.api.adapters": ("FRAMEWORKS", "STRATEGIES", "Framework", "LearnerContext",
-                             "Strategy", "learn_task_with_strategy", "load_adapters"),
+                             "StageFit", "Strategy", "learn_task_with_strategy",
+                             "load_adapters"),
     "harness.api.config": ("ConfigError", "check_range", "resolve_config"),
     "harness.api.registry": ("Registry", "UnknownNameError"),
     "harness.api.testing": ("TINY_SUITE_YAML", "tiny_suite", "write_tiny_suite"),
     "harness.data.stream": ("Split", "TaskData", "TaskInfo"),
+    "harness.models.expanding": ("ExpandingBackbone", "add_branch", "expanding_backbone",
+                                 "output_of"),
     "harness.models.incremental_net": ("ClassifierHead", "IncrementalNet"),
     "harness.training.distillation": ("DistillationConfig", "distillation_kl"),
     "harness.training.exemplars": ("ExemplarMemory",),

@@ -4,8 +4,9 @@ Three steps (records -> tables -> pages), each module one concept; a module impo
 above it in this list:
 
     usable.py          which records' numbers may be shown (every figure in its schema range)
-    aggregate.py       records -> pandas frames: one row per trial, one per entry, Pareto
-                       fronts and the checks on the FLOP count
+    aggregate.py       records -> pandas frames: one row per trial, one per entry, and the
+                       checks on the FLOP count
+    fronts.py          Pareto fronts: accuracy against GFLOPs, and against the memory kept
     latencies.py       latency per measurement setting (device, precision, batch, threads)
     columns.py         the numeric columns of the tables: meaning, legend, how numbers are shown
     files.py           templates, writing pages and records, building aside and swapping in

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.leaderboard import aggregate, usable
+from harness.leaderboard import aggregate, fronts, usable
 from harness.leaderboard.figure_style import PlotStyles
 from harness.leaderboard.files import (
     ASSETS,
@@ -140,8 +140,8 @@ def _build_into(
 
 
 def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -> list[SuiteJob]:
-    summary = aggregate.add_memory_front(
-        aggregate.add_pareto_columns(aggregate.summarize(aggregate.records_to_frame(records)))
+    summary = fronts.add_memory_front(
+        fronts.add_pareto_columns(aggregate.summarize(aggregate.records_to_frame(records)))
     )
     latencies = summarize_latencies(latency_frame(records))
     styles = PlotStyles.of(summary)

@@ -40,6 +40,7 @@ from harness.leaderboard.entry_charts import (
     cost_curve,
     sparkline,
 )
+from harness.leaderboard.fronts import MEMORY_FRONT
 from harness.leaderboard.latencies import trial_latencies
 from harness.leaderboard.usable import resource_values
 
@@ -81,7 +82,7 @@ def entry_page(
         "seeds": int(row["seeds"]),
         "provisional": bool(row["provisional"]),
         "pareto": {m: bool(row[f"pareto_{m}"]) for m in aggregate.ACCURACY_METRICS},
-        "memory_front": bool(row.get(aggregate.MEMORY_FRONT, False)),
+        "memory_front": bool(row.get(MEMORY_FRONT, False)),
         "cells": [
             _cost_line(_flagged(summary_cell(row, c), c, flags), c, row, records) for c in columns
         ],  # fmt: skip
