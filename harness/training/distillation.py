@@ -1,5 +1,5 @@
-"""Distillation losses shared by strategies (LwF, SS-IL) and frameworks (KD, post-pruning),
-and the distillation config LwF and iCaRL share."""
+"""Distillation losses shared by strategies (LwF, SS-IL, WA, BiC) and frameworks (KD,
+post-pruning), and the distillation config LwF and iCaRL share."""
 
 from __future__ import annotations
 
@@ -17,6 +17,27 @@ def soft_cross_entropy(
     """Li & Hoiem's modified cross-entropy: -sum p_teacher^(1/T) log p_student^(1/T), batch mean."""
     targets = F.softmax(teacher_logits / temperature, dim=1)
     return -(targets * F.log_softmax(logits / temperature, dim=1)).sum(dim=1).mean()
+
+
+def old_share_weighted_loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    old_logits: torch.Tensor | None,
+    *,
+    num_seen_classes: int,
+    temperature: float,
+) -> torch.Tensor:
+    """``(1 - lambda) * CE(logits, y) + lambda * soft_cross_entropy(old classes)`` with ``lambda
+    = old / seen classes``: BiC's rehearsal loss (Wu et al., 2019, Eq. 3), which WA adopts
+    (Zhao et al., 2020, Eq. 4). ``old_logits``: the previous model's logits on the old classes
+    (None on the first task: cross-entropy alone)."""
+    classification = F.cross_entropy(logits, y)
+    if old_logits is None or old_logits.shape[1] == 0:
+        return classification
+    old = old_logits.shape[1]
+    distill = soft_cross_entropy(logits[:, :old], old_logits, temperature)
+    weight = old / num_seen_classes
+    return (1.0 - weight) * classification + weight * distill
 
 
 def distillation_kl(

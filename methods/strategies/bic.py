@@ -14,7 +14,7 @@ from harness.api.adapters import STRATEGIES, StageFit, Strategy
 from harness.api.config import check_range
 from harness.data.stream import Split, TaskData, TaskInfo
 from harness.models.incremental_net import ClassifierHead, IncrementalNet
-from harness.training.distillation import soft_cross_entropy
+from harness.training.distillation import old_share_weighted_loss
 from harness.training.exemplars import ExemplarMemory
 from methods.strategies.icarl import herd_exemplars
 
@@ -122,15 +122,13 @@ class BiC(Strategy):
         self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
     ) -> torch.Tensor:
         logits = self.bias(model(x))
-        classification = F.cross_entropy(logits, y)
-        old = task.num_old_classes
-        if self.old_model is None or old == 0:
-            return classification
-        with torch.no_grad():
-            old_logits = self.old_model(x)[:, :old]
-        distill = soft_cross_entropy(logits[:, :old], old_logits, self.config.temperature)
-        weight = old / task.num_seen_classes
-        return (1.0 - weight) * classification + weight * distill
+        old_logits = None
+        if self.old_model is not None and task.num_old_classes > 0:
+            with torch.no_grad():
+                old_logits = self.old_model(x)[:, : task.num_old_classes]
+        return old_share_weighted_loss(logits, y, old_logits,
+                                       num_seen_classes=task.num_seen_classes,
+                                       temperature=self.config.temperature)  # fmt: skip
 
     def extra_stages(self, task_index: int, epochs: int) -> dict[str, int]:
         return {BIAS_STAGE: epochs} if task_index >= 1 else {}
