@@ -78,7 +78,7 @@ def test_the_loss_adds_logit_matching_and_label_replay_on_old_classes() -> None:
     mse = ((model(bx)[:, :2] - stored) ** 2 * mask).sum() / mask.sum()
     lx, ly = replay.label_batch(5)
     expected = F.cross_entropy(model(x), y) + 0.1 * mse + 0.5 * F.cross_entropy(model(lx), ly)
-    assert float(loss) == pytest.approx(float(expected))
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()))
     assert float(mse) == pytest.approx(0.0, abs=1e-10)  # unchanged model: the logits match
 
 
