@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import filecmp
 import json
+import shutil
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,7 +30,8 @@ from tests.test_aggregate import golden_records
 GENERATED_AT = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUITE_HEADERS = ["entry", "strategy", "framework", "backbone", "ACC %", "avg. inc. acc %",
-                 "BWT pp", "forgetting pp", "GFLOPs G/img", "params M", "size MB",
+                 "BWT pp", "forgetting pp", "GFLOPs G/img", "params M", "ΔACC pp", "ΔAIA pp",
+                 "fewer GFLOPs ×", "fewer params ×", "size MB",
                  "training M samples", "kept memory MB",
                  "latency ms CPU b1 (1 thr)", "seeds", "front ACC", "front AIA",
                  "front ACC·memory", "hardware"]  # fmt: skip
@@ -142,17 +144,21 @@ def test_suite_table_has_the_golden_rows_best_first(site: Path) -> None:
     assert page.tables["leaderboard"][0] == SUITE_HEADERS
     assert page.rows("leaderboard") == [
         ["joint upper bound", "joint", "none", "compact_cnn", "96.50", "97.25", "-2.00", "2.00",
-         "1", "1", "4", "0.000128", "4.001", "2", "1 provisional", "", "", "", FACTORY_HARDWARE],
+         "1", "1", "—", "—", "—", "—", "4", "0.000128", "4.001", "2", "1 provisional", "", "",
+         "", FACTORY_HARDWARE],
         ["lwf", "lwf", "none", "compact_cnn", "73.50 ± 4.95", "82.75 ± 3.89", "-27.00 ± 4.24",
-         "27.00 ± 4.24", "1", "1", "4", "0.000128", "4.001", "3 ± 1.41", "2 provisional",
-         "front", "front", "front", FACTORY_HARDWARE],
+         "27.00 ± 4.24", "1", "1", "—", "—", "—", "—", "4", "0.000128", "4.001", "3 ± 1.41",
+         "2 provisional", "front", "front", "front", FACTORY_HARDWARE],
+        # Against plain lwf by hand: 63.00 - 73.50, 77.50 - 82.75, 1 / 0.36 GFLOPs and params.
         ["lwf+prepruning@0.4", "lwf", "prepruning", "compact_cnn", "63.00 ± 3.00",
-         "77.50 ± 2.50", "-40.00 ± 0.00", "40.00 ± 0.00", "0.36", "0.36", "1.44", "0.000128",
-         "1.441", "2", "3", "front", "front", "front", FACTORY_HARDWARE],
+         "77.50 ± 2.50", "-40.00 ± 0.00", "40.00 ± 0.00", "0.36", "0.36", "-10.50", "-5.25",
+         "2.78", "2.78", "1.44", "0.000128", "1.441", "2", "3", "front", "front", "front",
+         FACTORY_HARDWARE],
+        # 55.00 - 73.50, 75.50 - 82.75, 1 / 0.25 GFLOPs and the same params (the factory's 1 M).
         # lwf keeps as much memory as lwf+kd (4.001 MB) for more accuracy: kd is off that front.
         ["lwf+kd", "lwf", "kd", "compact_cnn", "55.00", "75.50", "-56.00", "56.00", "0.25", "1",
-         "4", "0.000128", "4.001", "2", "1 provisional", "front", "front", "",
-         FACTORY_HARDWARE],
+         "-18.50", "-7.25", "4", "1", "4", "0.000128", "4.001", "2", "1 provisional", "front",
+         "front", "", FACTORY_HARDWARE],
     ]  # fmt: skip
     assert [r.get("class") for r in page.row_attrs["leaderboard"][1:]] == [
         "reference",
@@ -173,9 +179,19 @@ def test_numeric_cells_carry_the_exact_mean_for_sorting(site: Path) -> None:
     page = suite_page(site)
     lwf_cells = page.cell_attrs["leaderboard"][2]
     assert float(lwf_cells[4]["data-value"]) == pytest.approx(73.5)  # ACC
-    assert float(lwf_cells[13]["data-value"]) == pytest.approx(3.0)  # latency
+    assert float(lwf_cells[17]["data-value"]) == pytest.approx(3.0)  # latency
+    assert lwf_cells[10]["data-value"] == ""  # plain: no comparison, sorted last
+    kd_cells = page.cell_attrs["leaderboard"][4]
+    assert float(kd_cells[10]["data-value"]) == pytest.approx(55.0 - 73.5)  # ΔACC, exact
     headers = page.cell_attrs["leaderboard"][0]
-    assert [h.get("data-better") for h in headers[4:11]] == [c.better for c in COLUMNS] + ["lower"]
+    assert [h.get("data-better") for h in headers[4:15]] == [
+        *(c.better for c in COLUMNS),
+        "higher",
+        "higher",
+        "higher",
+        "higher",
+        "lower",
+    ]
 
 
 def test_archived_version_is_labelled_and_links_to_the_current_one(site: Path) -> None:
@@ -497,6 +513,7 @@ def test_a_site_of_an_older_build_without_a_manifest_is_replaced(tmp_path: Path)
     out = tmp_path / "site"
     build_site(golden_records(), out)
     (out / ".cilbench-site.json").unlink()  # as an older build left it
+    shutil.rmtree(out / "downloads")  # older builds, without a manifest, wrote no downloads
     (out / "README.md").write_text("shipped")
     build_site(golden_records()[:2], out)
     assert (out / "README.md").read_text() == "shipped"
@@ -674,3 +691,12 @@ def test_each_entry_shows_its_hardware_and_mixed_hardware_is_marked(tmp_path: Pa
     assert provenance["processor"] == [XEON, "AMD EPYC 9654"]
     assert provenance["torch_threads"] == ["1", "8"]
     assert provenance["execution precision"] == ["fp32", "fp32"]
+
+
+def test_an_entry_page_names_the_baseline_its_comparison_is_against(site: Path) -> None:
+    pruned = entry_page(site, "lwf+prepruning@0.4")
+    assert "compared with its plain baseline: lwf" in pruned.page_text
+    summary = {row[0]: row[1] for row in pruned.rows("summary-table")}
+    assert summary["ΔACC"] == "-10.50" and summary["fewer GFLOPs"] == "2.78"
+    assert not any("ΔACC" in header for header in pruned.tables["per-seed"][0])  # per seed: none
+    assert "compared with its plain baseline" not in entry_page(site, "lwf").page_text

@@ -9,6 +9,7 @@ above it in this list:
     fronts.py          Pareto fronts: accuracy against GFLOPs, and against the memory kept
     latencies.py       latency per measurement setting (device, precision, batch, threads)
     columns.py         the numeric columns of the tables: meaning, legend, how numbers are shown
+    baselines.py       each compressed entry against its plain baseline: deltas and cost ratios
     files.py           templates, writing pages and records, building aside and swapping in
     figure_style.py    what every figure shares: colours, markers, the GFLOPs axis, labels
     pareto_plot.py     accuracy against GFLOPs with the Pareto front
@@ -17,6 +18,7 @@ above it in this list:
     entry_charts.py    an entry's accuracy curve and heatmap
     entries.py         one entry's page: config, trials, inference cost, provenance, reproduce
     suite_page.py      one suite version: ranking, display names, slugs, columns, its index card
+    downloads.py       each suite version's table as CSV and JSON; every record shown as a zip
     build.py           ``build_site``: the whole site, suite versions side by side
 
 Dependency fence (every module here): jinja2, matplotlib (no pyplot), pandas, numpy, the

@@ -7,6 +7,8 @@ Layout of the output folder (every link relative, so it works from ``file://`` a
     entries/<suite>-v<N>/<entry>.html   config, provenance, per-seed numbers, curves, heatmap
     plots/<suite>-v<N>-*.svg|.png       matplotlib figures: SVG on the pages, PNG to share
     records/<run id>.json               every record shown, as the harness wrote it
+    downloads/<suite>-v<N>.csv|.json    the suite version's table as data (see ``downloads``)
+    downloads/records.zip               every record shown, in one archive, byte for byte
     style.css, leaderboard.js           the only assets: no CDN, no network at view time
 
 The build owns only the files it lists in ``.cilbench-site.json``; anything else in the folder
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.leaderboard import aggregate, fronts, usable
+from harness.leaderboard.downloads import write_records_archive, write_suite_downloads
 from harness.leaderboard.figure_style import PlotStyles
 from harness.leaderboard.files import (
     ASSETS,
@@ -118,6 +121,7 @@ def _build_into(
     jobs = _suite_jobs(records, sources)
     cards = _run_suite_jobs(jobs, stage, workers)
     written = {path for card in cards for path in card.pop("written")}
+    archive = write_records_archive(stage, (p for p in written if p.startswith("records/")))
     env = template_environment()
     for name, template in ASSETS.items():
         (stage / name).write_text(template_source(env, template), encoding="utf-8")
@@ -132,8 +136,9 @@ def _build_into(
         num_shown=sum(card["counts"]["ok"] for card in cards),
         generated_at=generated_at.strftime("%Y-%m-%d %H:%M UTC"),
         skipped=skipped,
+        records_archive=archive,
     )
-    return cards, written | set(ASSETS) | {"index.html"}
+    return cards, written | set(ASSETS) | {"index.html", archive.href}
 
 
 # ------------------------------------------------------------------------- suite versions
@@ -208,11 +213,14 @@ def _can_fork() -> bool:
 
 
 def _build_suite(job: SuiteJob, out_dir: Path) -> dict[str, Any]:
-    """Pages, plots and raw records of one suite version; returns its card for the index."""
+    """Pages, downloads, plots and raw records of one suite version; returns its index card."""
     suite = build_suite_page(job)
     env = template_environment()
-    written = [suite.href]
-    write_page(env, "suite.html.j2", out_dir / suite.href, root="../", suite=suite)
+    downloads = write_suite_downloads(suite, job, out_dir)
+    written = [suite.href, *(download.href for download in downloads)]
+    write_page(
+        env, "suite.html.j2", out_dir / suite.href, root="../", suite=suite, downloads=downloads
+    )
     for entry in suite.entries:
         page = out_dir / entry["href"]
         write_page(env, "entry.html.j2", page, root="../../", suite=suite, entry=entry)
@@ -225,4 +233,4 @@ def _build_suite(job: SuiteJob, out_dir: Path) -> dict[str, Any]:
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
     for plot_job in suite.plot_jobs:
         written += draw_plot(plot_job, out_dir / "plots")
-    return {**suite.card(), "written": written}
+    return {**suite.card(), "downloads": downloads, "written": written}

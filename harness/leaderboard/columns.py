@@ -266,8 +266,10 @@ def suite_columns(
     with_training: bool = False,
     with_memory: bool = False,
     with_curve: bool = False,
+    comparison: Sequence[Column] = (),
 ) -> tuple[Column, ...]:
-    """A suite table's columns: COLUMNS; SIZE, TRAINING_COMPUTE and KEPT_MEMORY when any entry
+    """A suite table's columns: COLUMNS; ``comparison`` (each entry against its baseline,
+    ``harness.leaderboard.baselines``); SIZE, TRAINING_COMPUTE and KEPT_MEMORY when any entry
     has them; FIRST_TASK_GFLOPS when any entry's cost changed over the tasks; one per latency
     setting.
 
@@ -290,7 +292,7 @@ def suite_columns(
         latency.append(latency_column(setting, key=key, qualifier=text))
     wanted = ((FIRST_TASK_GFLOPS, with_curve), (SIZE, with_size),
               (TRAINING_COMPUTE, with_training), (KEPT_MEMORY, with_memory))  # fmt: skip
-    return (*COLUMNS, *(column for column, shown in wanted if shown), *latency)
+    return (*COLUMNS, *comparison, *(column for column, on in wanted if on), *latency)
 
 
 def format_mean_std(mean: float, std: float, *, spec: str, always_std: bool = True) -> str:

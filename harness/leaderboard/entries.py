@@ -54,19 +54,21 @@ def entry_page(
     suite_slug: str,
     primary_metric: str,
     columns: Sequence[Column],
+    trial_columns: Sequence[Column] | None = None,
     detail_columns: Sequence[Column] = (),
 ) -> dict[str, Any]:
     """Everything ``entry.html.j2`` (and the suite table's row) shows of one entry.
 
-    ``row``: the entry's summary row (``aggregate.summarize`` plus the suite's ranking and
-    latency columns); ``records``: its trials; ``columns``: the suite table's columns;
-    ``detail_columns``: further figures for the entry's summary (non-zero params, sparsity).
+    ``row``: the entry's summary row (``aggregate.summarize`` plus the suite's ranking,
+    latency and comparison columns); ``records``: its trials; ``columns``: the suite table's
+    (``trial_columns``: the per-seed table's, default ``columns``); ``detail_columns``: more.
     """
     records = sorted(records, key=lambda r: (int(r["suite"].get("order_index", 0)), r["seed"]))
     reference = row["reference"] if isinstance(row["reference"], str) else None
     first = records[0]
     options = _set_options(first["method"].get("config") or {})  # one config per entry
-    trials = [_trial(r, set_options=options, columns=columns) for r in records]
+    per_seed = columns if trial_columns is None else trial_columns
+    trials = [_trial(r, set_options=options, columns=per_seed) for r in records]
     hardware = sorted({t["hardware"] for t in trials})
     flags = gflops_flags(row.get("uncounted_ops"), row.get("counter_disagreement_max_pct"))
     return {
@@ -81,8 +83,7 @@ def entry_page(
         "href": f"entries/{suite_slug}/{row['slug']}.html",
         "seeds": int(row["seeds"]),
         "provisional": bool(row["provisional"]),
-        "pareto": {m: bool(row[f"pareto_{m}"]) for m in aggregate.ACCURACY_METRICS},
-        "memory_front": bool(row.get(MEMORY_FRONT, False)),
+        **_standing(row),
         "cells": [
             _cost_line(_flagged(summary_cell(row, c), c, flags), c, row, records) for c in columns
         ],  # fmt: skip
@@ -98,14 +99,23 @@ def entry_page(
         "trials": trials,
         "latencies": _latency_rows(trials),
         "provenance": _provenance_table(trials),
-        # One line when every seed ran on the same hardware; several mean its latencies (and
-        # possibly its accuracies, under another precision) are not comparable with each other.
+        # Several kinds of hardware: its latencies (and maybe accuracies) do not compare.
         "hardware": hardware,
         "mixed_hardware": len(hardware) > 1,
         "framework_report": _framework_report(records),
         "curve": accuracy_curve(records),
         "heatmap": accuracy_heatmap(records),
         "records": records,
+    }
+
+
+def _standing(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Where the entry stands: on which Pareto fronts, and the plain entry its Δ and ×
+    columns compare it with (None: it is plain, or has no unambiguous baseline)."""
+    return {
+        "pareto": {m: bool(row[f"pareto_{m}"]) for m in aggregate.ACCURACY_METRICS},
+        "memory_front": bool(row.get(MEMORY_FRONT, False)),
+        "baseline": row.get("baseline_label") or None,
     }
 
 

@@ -19,6 +19,12 @@ from typing import Any
 import pandas as pd
 
 from harness.leaderboard import aggregate, usable
+from harness.leaderboard.baselines import (
+    COMPARISON_COLUMNS,
+    COMPARISON_KEYS,
+    SIZE_RATIO,
+    add_baseline_comparison,
+)
 from harness.leaderboard.columns import (
     COLUMN_BY_KEY,
     DETAIL_COLUMNS,
@@ -73,6 +79,11 @@ class SuitePage:
     href: str = ""  # from the site's root, like every link the templates get
     superseded_href: str = ""
 
+    @property
+    def trial_columns(self) -> tuple[Column, ...]:
+        """The columns of each entry's per-seed table: a seed has no baseline comparison."""
+        return tuple(c for c in self.columns if c.key not in COMPARISON_KEYS)
+
     def __post_init__(self) -> None:
         # Computed once: templates ask for these on every row of every page.
         self.slug = f"{_slug(self.name)}-v{self.version}"
@@ -106,16 +117,17 @@ class SuitePage:
 def build_suite_page(job: SuiteJob) -> SuitePage:
     """Rank the suite version's entries, choose its columns, plan its plots."""
     info = _suite_info(job.records)
-    has_size = bool(job.rows["param_bytes"].notna().any())
-    rows = job.rows
+    rows = add_baseline_comparison(job.rows)
     first, final = rows["gflops_after_first_task"], rows["gflops_per_image"]
+    compared = bool(rows["delta_final_acc_pct"].notna().any())
     columns = suite_columns(
         job.latencies["setting"],
-        with_size=has_size,
+        with_size=bool(rows["param_bytes"].notna().any()),
         with_training=bool(rows["training_samples_millions"].notna().any()),
         with_memory=bool(rows["kept_memory_megabytes"].notna().any()),
         # Only where the cost moved: a flat curve repeats the GFLOPs column.
         with_curve=bool(((first - final).abs() > 1e-3 * final).fillna(False).any()),
+        comparison=COMPARISON_COLUMNS if compared else (),
     )
     suite = SuitePage(
         name=job.name,
@@ -125,10 +137,12 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
         info=info,
         counts=job.counts,
         columns=columns,
-        detail_columns=tuple(c for c in DETAIL_COLUMNS if job.rows[c.key].notna().any()),
+        detail_columns=tuple(
+            c for c in (*DETAIL_COLUMNS, SIZE_RATIO) if c.key in rows and rows[c.key].notna().any()
+        ),
         with_memory_front=bool(rows["kept_memory_megabytes"].notna().any()),
     )
-    rows = _rank(_with_latency_columns(job.rows, job.latencies, columns), info["primary_metric"])
+    rows = _rank(_with_latency_columns(rows, job.latencies, columns), info["primary_metric"])
     by_entry: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
     for record in job.records:
         if usable.is_leaderboard_record(record):
@@ -140,6 +154,7 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
             suite_slug=suite.slug,
             primary_metric=info["primary_metric"],
             columns=suite.columns,
+            trial_columns=suite.trial_columns,
             detail_columns=suite.detail_columns,
         )
         for row in rows.to_dict("records")
