@@ -16,6 +16,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def command_site(args: argparse.Namespace) -> int:
+    from harness.cli.method_cards import method_cards
     from harness.leaderboard.build import build_site
     from harness.records.store import load_records_leniently
 
@@ -24,7 +25,9 @@ def command_site(args: argparse.Namespace) -> int:
     loaded = load_records_leniently(args.results)  # a missing folder gives "No results yet"
     for warning in loaded.warnings:
         log.warning("%s", warning)
-    index = build_site(loaded.records, args.out, skipped=loaded.warnings, sources=loaded.sources)
+    # The cards are read from the adapters here: the leaderboard package may not import them.
+    index = build_site(loaded.records, args.out, skipped=loaded.warnings, sources=loaded.sources,
+                       cards=method_cards())  # fmt: skip
     log.info("leaderboard: %s (%d record(s); %d file(s) skipped or flagged)",
              index, len(loaded.records), len(loaded.warnings))  # fmt: skip
     return EXIT_OK

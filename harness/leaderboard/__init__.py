@@ -19,6 +19,8 @@ above it in this list:
     entries.py         one entry's page: config, trials, inference cost, provenance, reproduce
     suite_page.py      one suite version: ranking, display names, slugs, columns, its index card
     downloads.py       each suite version's table as CSV and JSON; every record shown as a zip
+    method_cards.py    one page per strategy and framework on the board (content read by the
+                       command line from the adapters), and their index
     build.py           ``build_site``: the whole site, suite versions side by side
 
 Dependency fence (every module here): jinja2, matplotlib (no pyplot), pandas, numpy, the

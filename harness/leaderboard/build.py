@@ -9,6 +9,8 @@ Layout of the output folder (every link relative, so it works from ``file://`` a
     records/<run id>.json               every record shown, as the harness wrote it
     downloads/<suite>-v<N>.csv|.json    the suite version's table as data (see ``downloads``)
     downloads/records.zip               every record shown, in one archive, byte for byte
+    methods/index.html, methods/<kind>-<name>.html
+                                        method cards, when the build is given ``cards``
     style.css, leaderboard.js           the only assets: no CDN, no network at view time
 
 The build owns only the files it lists in ``.cilbench-site.json``; anything else in the folder
@@ -50,6 +52,12 @@ from harness.leaderboard.files import (
     write_page,
 )
 from harness.leaderboard.latencies import latency_frame, summarize_latencies
+from harness.leaderboard.method_cards import (
+    card_hrefs,
+    entry_card_links,
+    method_uses,
+    write_method_cards,
+)
 from harness.leaderboard.plots import draw_plot
 from harness.leaderboard.suite_page import SuiteJob, build_suite_page
 
@@ -66,6 +74,7 @@ def build_site(
     skipped: Sequence[str] = (),
     sources: Mapping[str, Path] | None = None,
     workers: int | None = None,
+    cards: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write the site into ``out_dir`` and return the path of its ``index.html``.
 
@@ -73,6 +82,9 @@ def build_site(
     ``sources``: run id -> record file (``LoadedRecords.sources``), copied byte for byte; other
     records are written as ``write_record`` would. ``workers``: processes building suite
     versions side by side (default: one per CPU for large builds, none for small ones).
+    ``cards``: the method cards' content (``harness.cli.method_cards.method_cards``, read from
+    the adapters, which this package may not import); without them the site has no card
+    pages and its entries link to none.
 
     Raises ``SiteFolderError`` (a ``ValueError``) when ``out_dir`` holds files the builder did
     not write and has no manifest of its own files; nothing is changed then, nor on any other
@@ -95,6 +107,7 @@ def build_site(
             num_records=len(records) + len(duplicates) + len(unusable),
             generated_at=generated_at or datetime.now(UTC),
             skipped=[*skipped, *duplicates, *unusable],
+            method_cards=cards,
         )
         swap_in(stage, out_dir, written=written, previous=previous)
     except BaseException:
@@ -116,11 +129,14 @@ def _build_into(
     num_records: int,
     generated_at: datetime,
     skipped: list[str],
+    method_cards: Mapping[str, Mapping[str, Any]] | None,
 ) -> tuple[list[dict[str, Any]], set[str]]:
     """The whole site in ``stage``; returns the index cards and every file written."""
     jobs = _suite_jobs(records, sources)
-    cards = _run_suite_jobs(jobs, stage, workers)
+    cards = _run_suite_jobs(jobs, stage, workers, card_hrefs(method_cards))
     written = {path for card in cards for path in card.pop("written")}
+    uses = [use for card in cards for use in card.pop("method_uses")]
+    methods_index, methods_written = write_method_cards(stage, method_cards, uses)
     archive = write_records_archive(stage, (p for p in written if p.startswith("records/")))
     env = template_environment()
     for name, template in ASSETS.items():
@@ -137,8 +153,9 @@ def _build_into(
         generated_at=generated_at.strftime("%Y-%m-%d %H:%M UTC"),
         skipped=skipped,
         records_archive=archive,
+        methods_index=methods_index,
     )
-    return cards, written | set(ASSETS) | {"index.html", archive.href}
+    return cards, written | set(methods_written) | set(ASSETS) | {"index.html", archive.href}
 
 
 # ------------------------------------------------------------------------- suite versions
@@ -179,9 +196,11 @@ def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -
 
 
 def _run_suite_jobs(
-    jobs: list[SuiteJob], out_dir: Path, workers: int | None
+    jobs: list[SuiteJob], out_dir: Path, workers: int | None, card_pages: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     """Build every suite version; each returns its index card. Output does not depend on order.
+
+    ``card_pages``: ``"<kind>:<name>"`` -> method card page, for the entries' links.
 
     Suite versions are independent, so large builds fork one worker per CPU. Only fork: the
     workers inherit matplotlib and pandas already imported (spawning costs seconds each and
@@ -192,12 +211,12 @@ def _run_suite_jobs(
         big = sum(len(job.records) for job in jobs) >= PARALLEL_FROM_RECORDS
         workers = min(_usable_cpus(), len(jobs)) if big else 1
     if workers <= 1 or len(jobs) <= 1 or not _can_fork():
-        return [_build_suite(job, out_dir) for job in jobs]
+        return [_build_suite(job, out_dir, card_pages) for job in jobs]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         # Largest first, so one big suite does not start last and finish alone.
         order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].records))
-        futures = {i: pool.submit(_build_suite, jobs[i], out_dir) for i in order}
+        futures = {i: pool.submit(_build_suite, jobs[i], out_dir, card_pages) for i in order}
         return [futures[i].result() for i in range(len(jobs))]
 
 
@@ -212,8 +231,9 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
-def _build_suite(job: SuiteJob, out_dir: Path) -> dict[str, Any]:
-    """Pages, downloads, plots and raw records of one suite version; returns its index card."""
+def _build_suite(job: SuiteJob, out_dir: Path, card_pages: Mapping[str, str]) -> dict[str, Any]:
+    """Pages, downloads, plots and raw records of one suite version; returns its index card
+    (with every file written, and what the method cards show of its entries)."""
     suite = build_suite_page(job)
     env = template_environment()
     downloads = write_suite_downloads(suite, job, out_dir)
@@ -223,7 +243,10 @@ def _build_suite(job: SuiteJob, out_dir: Path) -> dict[str, Any]:
     )
     for entry in suite.entries:
         page = out_dir / entry["href"]
-        write_page(env, "entry.html.j2", page, root="../../", suite=suite, entry=entry)
+        links = entry_card_links(entry, card_pages)
+        write_page(
+            env, "entry.html.j2", page, root="../../", suite=suite, entry=entry, method_links=links
+        )
         written.append(entry["href"])
         for trial, record in zip(entry["trials"], entry["records"], strict=True):
             publish_record(
@@ -233,4 +256,6 @@ def _build_suite(job: SuiteJob, out_dir: Path) -> dict[str, Any]:
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
     for plot_job in suite.plot_jobs:
         written += draw_plot(plot_job, out_dir / "plots")
-    return {**suite.card(), "downloads": downloads, "written": written}
+    uses = method_uses(suite.entries, suite=f"{suite.name} v{suite.version}",
+                       suite_href=suite.href, current=suite.current)  # fmt: skip
+    return {**suite.card(), "downloads": downloads, "written": written, "method_uses": uses}
