@@ -16,6 +16,7 @@ import json
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from harness.leaderboard import aggregate
@@ -131,7 +132,7 @@ def _cost_line(
     if column.key != FIRST_TASK_GFLOPS.key or not cell.value:
         return cell
     curve = cost_curve(records)
-    final = COLUMN_BY_KEY["gflops_per_image"]
+    final = replace(column, key="gflops_per_image")  # in the column's own unit
     text = f"{cell.text} → {summary_cell(row, final).text}"
     return cell._replace(text=text, spark=sparkline(curve) if curve else "")
 

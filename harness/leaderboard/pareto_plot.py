@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -45,8 +46,8 @@ def pareto_figure(rows: pd.DataFrame, *, metric: str, title: str, styles: PlotSt
             zorder=4,
         )
     label_all = len(rows) <= LABEL_ALL_POINTS_UP_TO
-    _label_points(ax, rows if label_all else front, metric=metric)
-    set_flops_axis(ax, rows["gflops_per_image"])
+    set_flops_axis(ax, rows["gflops_per_image"])  # first: labels are placed in screen space
+    _label_points(ax, rows if label_all else front, rows, metric=metric)
     ax.set_xlabel("GFLOPs per image (2 × MACs, whole inference path, batch 1; log scale)")
     ax.set_ylabel(f"{COLUMN_BY_KEY[metric].header} (%), mean ± std over seeds")
     note = "" if label_all else " (labels: Pareto front only)"
@@ -81,18 +82,50 @@ def _draw_points(ax: Any, rows: pd.DataFrame, *, metric: str, styles: PlotStyles
             )
 
 
-def _label_points(ax: Any, labelled: pd.DataFrame, *, metric: str) -> None:
-    labelled = labelled.sort_values(["gflops_per_image", metric])
-    for k, row in enumerate(labelled.to_dict("records")):
-        ax.annotate(
-            plain_text(row["plot_label"]),
-            (row["gflops_per_image"], row[metric]),
-            # Alternate above and below: neighbours on a front otherwise print over each other.
-            xytext=(4, 4 if k % 2 == 0 else -10),
-            textcoords="offset points",
-            fontsize=7,
-            color="0.35" if isinstance(row["reference"], str) else "black",
-        )
+# Where a label may sit around its point, in points: right, then left, above then below.
+LABEL_SPOTS = ((5, 3, "left", "bottom"), (5, -3, "left", "top"),
+               (-5, 3, "right", "bottom"), (-5, -3, "right", "top"))  # fmt: skip
+
+
+def _label_points(ax: Any, labelled: pd.DataFrame, points: pd.DataFrame, *, metric: str) -> None:
+    """Each label beside its own point, in the first spot where it overlaps no other label
+    and its near corner is closer to its own point than to any other; a point with no such
+    spot stays unlabelled (its marker and the legend still say what it is) rather than
+    mislabelled."""
+    renderer = ax.figure.canvas.get_renderer()
+    xy = points[["gflops_per_image", metric]].to_numpy(dtype=float)
+    screen = ax.transData.transform(xy[np.isfinite(xy).all(axis=1)])
+    placed: list[Any] = []
+    for row in labelled.sort_values(["gflops_per_image", metric]).to_dict("records"):
+        point = (row["gflops_per_image"], row[metric])
+        own = ax.transData.transform(point)
+        colour = "0.35" if isinstance(row["reference"], str) else "black"
+        for dx, dy, ha, va in LABEL_SPOTS:
+            text = ax.annotate(
+                plain_text(row["plot_label"]),
+                point,
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=7,
+                color=colour,
+            )
+            box = text.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed) and _nearest_is_own(
+                box, own, screen
+            ):
+                placed.append(box)
+                break
+            text.remove()
+
+
+def _nearest_is_own(box: Any, own: np.ndarray, screen: np.ndarray) -> bool:
+    """Whether the label's corner next to its point is nearer that point than any other."""
+    corner = np.array([box.x0 if box.x0 >= own[0] else box.x1,
+                       box.y0 if box.y0 >= own[1] else box.y1])  # fmt: skip
+    distances = np.hypot(*(screen - corner).T)
+    return bool(np.hypot(*(own - corner)) <= distances.min() + 1e-6)
 
 
 def _style_legends(

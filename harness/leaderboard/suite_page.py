@@ -12,7 +12,7 @@ import logging
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,9 @@ class SuitePage:
     plot_jobs: list[dict[str, Any]] = field(default_factory=list)
     comparison_note: str = ""
     with_memory_front: bool = False  # records carry the memory kept: rank at equal memory too
+    # The hardware every trial ran on, when it is one kind: said once above the table rather
+    # than in a column of identical cells.
+    one_hardware: str | None = None
 
     slug: str = ""
     href: str = ""  # from the site's root, like every link the templates get
@@ -129,6 +132,8 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
         with_curve=bool(((first - final).abs() > 1e-3 * final).fillna(False).any()),
         comparison=COMPARISON_COLUMNS if compared else (),
     )
+    if bool((rows["gflops_per_image"] < MFLOPS_BELOW).all()):
+        columns = tuple(in_mflops(c) if c.key in FLOP_KEYS else c for c in columns)
     suite = SuitePage(
         name=job.name,
         version=job.version,
@@ -159,6 +164,8 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
         )
         for row in rows.to_dict("records")
     ]
+    kinds = {kind for entry in suite.entries for kind in entry["hardware"]}
+    suite.one_hardware = next(iter(kinds)) if len(kinds) == 1 else None
     plan = plan_plots(rows, job.styles, name=suite.name, version=suite.version, slug=suite.slug,
                       primary_metric=info["primary_metric"])  # fmt: skip
     suite.plots, suite.plot_jobs, suite.comparison_note = (
@@ -243,6 +250,21 @@ def _tasks_text(num_tasks: Any, classes: Any) -> str:
     return f"{num_tasks} tasks" if num_tasks is not None else "tasks not recorded"
 
 
+MFLOPS_BELOW = 0.01  # GFLOPs: a suite whose every entry costs less reads its costs in MFLOPs
+FLOP_KEYS = frozenset({"gflops_per_image", "gflops_after_first_task"})
+
+
+def in_mflops(column: Column) -> Column:
+    """``column`` (a cost in GFLOPs) shown in MFLOPs: "2.986" rather than "0.002986"."""
+    return replace(
+        column,
+        header=column.header.replace("GFLOPs", "MFLOPs"),
+        unit=column.unit.replace("GFLOPs", "MFLOPs"),
+        short_unit="M/img",
+        scale=1e3,
+    )
+
+
 def _rank(rows: pd.DataFrame, primary: str) -> pd.DataFrame:
     """Best primary metric first; add display names that tell same-label configs apart."""
     rows = rows.sort_values(
@@ -251,11 +273,18 @@ def _rank(rows: pd.DataFrame, primary: str) -> pd.DataFrame:
         na_position="last",
         kind="stable",
     ).reset_index(drop=True)
+    # One label on several backbones (a strategy plain on the teacher and on the student):
+    # "icarl · compact_cnn_small"; one label and backbone with several configs: a config tag.
+    across = rows.groupby("label")["backbone"].transform("nunique") > 1
+    display = rows["label"].where(~across, rows["label"] + " · " + rows["backbone"])
     ambiguous = rows.duplicated(["label", "backbone"], keep=False)
     short_config = rows["config_sha256"].astype(str).str[:7]
-    rows["display"] = rows["label"].where(~ambiguous, rows["label"] + " [" + short_config + "]")
-    many_backbones = rows["backbone"].nunique() > 1
-    rows["plot_label"] = rows["display"] + (" (" + rows["backbone"] + ")" if many_backbones else "")
+    rows["display"] = display.where(~ambiguous, display + " [" + short_config + "]")
+    # On a plot, name what serves where it is not the backbone (a KD student sits at its own
+    # cost, not the teacher's).
+    served = rows["inference_backbone"].fillna(rows["backbone"]).astype(str)
+    moved = served != rows["backbone"]
+    rows["plot_label"] = rows["display"].where(~moved, rows["display"] + " → " + served)
     rows["variant"] = [_variant(r) for r in rows.to_dict("records")]
     rows["slug"] = [_entry_slug(r) for r in rows.to_dict("records")]
     return rows
