@@ -303,8 +303,8 @@ def format_mean_std(mean: float, std: float, *, spec: str, always_std: bool = Tr
     if not is_finite_number(mean):
         return "—"
     text = _format_number(mean, spec)
-    if is_finite_number(std) and (always_std or std > 0):
-        text += f" ± {_format_number(std, spec)}"
+    if is_finite_number(std) and (always_std or std > 0):  # costs ("g"): 2 digits of spread
+        text += f" ± {_format_number(std, '.2g' if spec.endswith('g') else spec)}"
     return text
 
 
