@@ -720,3 +720,14 @@ def test_a_suite_of_tiny_costs_reads_them_in_mflops(tmp_path: Path) -> None:
     assert row[headers.index("MFLOPs M/img")] == "2.986"
     cell = page.cell_attrs["leaderboard"][1][headers.index("MFLOPs M/img")]
     assert float(cell["data-value"]) == pytest.approx(0.002986)  # sorts by the stored GFLOPs
+
+
+def test_the_index_card_answers_the_question_in_words(site: Path) -> None:
+    """By hand from the golden records: lwf+kd serves with 1/4 of plain lwf's GFLOPs (0.25
+    against 1) for 75.50 % avg. inc. acc against 82.75; nothing is 10x cheaper."""
+    text = Page(site / "index.html").page_text
+    assert (
+        "Best at ≤ 1/4 of its plain baseline's GFLOPs: lwf+kd , 75.50 % at 0.25 GFLOPs "
+        "(4× fewer), -7.25 points against lwf"
+    ) in text
+    assert "≤ 1/10" not in text

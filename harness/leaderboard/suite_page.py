@@ -112,9 +112,36 @@ class SuitePage:
             "info": self.info,
             "counts": self.counts,
             "num_entries": len(self.entries),
-            "best": {k: best[k] for k in keep} if best else None,
+            "best": {**{k: best[k] for k in keep}, "cost": self._cost(best)} if best else None,
+            "answers": self._answers(competing),
             "thumbs": [p for p in self.plots if p["png"]],
         }
+
+    def _cost(self, entry: Mapping[str, Any]) -> str:
+        """The entry's GFLOPs as the table shows them, with their unit: "0.1939 MFLOPs"."""
+        i = next(i for i, c in enumerate(self.columns) if c.key == "gflops_per_image")
+        return f"{entry['cells'][i].text} {self.columns[i].header}"
+
+    def _answers(self, competing: list[dict[str, Any]]) -> list[dict[str, str]]:
+        """The suite's question answered: the best entry (by the primary metric) at no more
+        than 1/4 and 1/10 of its own plain baseline's GFLOPs, with what it cost in accuracy."""
+        keys = [c.key for c in self.columns]
+        delta = f"delta_{self.info['primary_metric']}"
+        if "gflops_ratio" not in keys or delta not in keys:
+            return []
+        answers = []
+        for fold in ANSWER_FOLDS:
+            for entry in competing:  # ranked best first
+                ratio = entry["cells"][keys.index("gflops_ratio")]
+                if ratio.value and float(ratio.value) >= fold:
+                    answers.append({
+                        "fold": str(fold), "display": entry["display"], "href": entry["href"],
+                        "primary": entry["primary"].text, "cost": self._cost(entry),
+                        "ratio": ratio.text, "delta": entry["cells"][keys.index(delta)].text,
+                        "baseline": entry["baseline"] or "",
+                    })  # fmt: skip
+                    break
+        return answers
 
 
 def build_suite_page(job: SuiteJob) -> SuitePage:
@@ -253,6 +280,7 @@ def _tasks_text(num_tasks: Any, classes: Any) -> str:
 # GFLOPs: a suite whose every entry costs less reads its costs in MFLOPs ("2.987 … 14.94"
 # rather than "0.002987 … 0.01494").
 MFLOPS_BELOW = 0.1
+ANSWER_FOLDS = (4, 10)  # the index names the best entry at <= 1/4 and <= 1/10 of its cost
 FLOP_KEYS = frozenset({"gflops_per_image", "gflops_after_first_task"})
 
 
