@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -132,8 +133,11 @@ def _cost_line(
     if column.key != FIRST_TASK_GFLOPS.key or not cell.value:
         return cell
     curve = cost_curve(records)
-    final = replace(column, key="gflops_per_image")  # in the column's own unit
-    text = f"{cell.text} → {summary_cell(row, final).text}"
+    first, final = (
+        summary_cell({**row, f"{key}_std": math.nan}, replace(column, key=key)).text
+        for key in (column.key, "gflops_per_image")
+    )  # means, in the column's unit
+    text = f"{first} → {final}"
     return cell._replace(text=text, spark=sparkline(curve) if curve else "")
 
 

@@ -83,6 +83,14 @@ class SuitePage:
     superseded_href: str = ""
 
     @property
+    def optional_keys(self) -> frozenset[str]:
+        """Columns the table hides until a reader picks them (its column picker), so that it
+        fits a 1280 px screen; without the page's script every column shows. Latency columns
+        are optional when there is more than one (one per device and setting)."""
+        latency = [c.key for c in self.columns if c.latency is not None]
+        return OPTIONAL_COLUMNS | (frozenset(latency) if len(latency) > 1 else frozenset())
+
+    @property
     def trial_columns(self) -> tuple[Column, ...]:
         """The columns of each entry's per-seed table: a seed has no baseline comparison."""
         return tuple(c for c in self.columns if c.key not in COMPARISON_KEYS)
@@ -280,6 +288,14 @@ def _tasks_text(num_tasks: Any, classes: Any) -> str:
 # GFLOPs: a suite whose every entry costs less reads its costs in MFLOPs ("2.987 … 14.94"
 # rather than "0.002987 … 0.01494").
 MFLOPS_BELOW = 0.1
+# Numeric columns hidden until picked: what only some readers compare (forgetting beside BWT,
+# the second accuracy difference and cost ratio, size, training samples, memory kept). The
+# template also hides the strategy, framework and backbone (the entry's name and page say
+# them), the fronts other than ACC's, and the hardware column.
+OPTIONAL_COLUMNS = frozenset({
+    "avg_forgetting_pct", "delta_avg_incremental_acc_pct", "params_ratio", "param_bytes",
+    "training_samples_millions", "kept_memory_megabytes",
+})  # fmt: skip
 ANSWER_FOLDS = (4, 10)  # the index names the best entry at <= 1/4 and <= 1/10 of its cost
 FLOP_KEYS = frozenset({"gflops_per_image", "gflops_after_first_task"})
 
