@@ -274,3 +274,26 @@ def test_the_column_picker_shows_a_hidden_column(driver, site):
     # entry, strategy, framework, backbone, ACC, AIA, BWT, then forgetting: the 8th cell.
     cells = driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr td:nth-child(8)")
     assert cells and all(cell.is_displayed() for cell in cells)
+
+
+def test_two_chosen_entries_open_side_by_side(driver: Any, site: Path) -> None:
+    open_page(driver, site / "suites" / "digits-5split-v1.html")
+    link = driver.find_element(By.CSS_SELECTOR, "a.compare-link")
+    assert not link.is_displayed()  # nothing chosen yet
+    rows = driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")
+    chosen = [r for r in rows if r.find_element(By.CSS_SELECTOR, "td a").text in
+              ("lwf", "lwf+kd")]  # fmt: skip
+    for row in chosen:
+        row.find_element(By.CSS_SELECTOR, "input.pick").click()
+    assert link.is_displayed() and link.text == "compare 2 chosen"
+    link.click()
+    WebDriverWait(driver, 10).until(lambda d: "-compare.html#" in d.current_url)
+    check_page(driver)
+    shown = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#compare thead th")
+             if h.is_displayed()]  # fmt: skip
+    assert [name.split(" provisional")[0] for name in shown] == ["figure", "lwf", "lwf+kd"]
+    acc = driver.find_element(By.XPATH, "//table[@id='compare']//tr[th[contains(., 'ACC')]]")
+    values = [td.text for td in acc.find_elements(By.TAG_NAME, "td") if td.is_displayed()]
+    assert values == ["73.50 ± 4.95", "55.00"]  # the suite table's figures, side by side
+    status = driver.find_element(By.CSS_SELECTOR, ".compare-status").text
+    assert status == f"2 of {len(rows)} entries chosen."

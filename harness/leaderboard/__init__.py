@@ -9,6 +9,8 @@ above it in this list:
     fronts.py          Pareto fronts: accuracy against GFLOPs, and against the memory kept
     latencies.py       latency per measurement setting (device, precision, batch, threads)
     columns.py         the numeric columns of the tables: meaning, legend, how numbers are shown
+    targets.py         published reference points per suite (``suites/targets/``): read,
+                       checked strictly, shown beside the table and on the plots, never ranked
     baselines.py       each compressed entry against its plain baseline: deltas and cost ratios
     files.py           templates, writing pages and records, building aside and swapping in
     figure_style.py    what every figure shares: colours, markers, the GFLOPs axis, labels

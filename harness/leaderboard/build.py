@@ -3,7 +3,9 @@
 Layout of the output folder (every link relative, so it works from ``file://`` and any host):
 
     index.html                          suites, sizes, versions, best entries, Pareto thumbnails
-    suites/<suite>-v<N>.html            sortable, filterable table; Pareto plots; metric legend
+    suites/<suite>-v<N>.html            sortable, filterable table; Pareto plots; metric legend;
+                                        the suite's published reference points, when given
+    suites/<suite>-v<N>-compare.html    its entries side by side (those chosen on the table)
     entries/<suite>-v<N>/<entry>.html   config, provenance, per-seed numbers, curves, heatmap
     plots/<suite>-v<N>-*.svg|.png       matplotlib figures: SVG on the pages, PNG to share
     records/<run id>.json               every record shown, as the harness wrote it
@@ -12,6 +14,11 @@ Layout of the output folder (every link relative, so it works from ``file://`` a
     methods/index.html, methods/<kind>-<name>.html
                                         method cards, when the build is given ``cards``
     style.css, leaderboard.js           the only assets: no CDN, no network at view time
+
+Published reference points (``targets``, read by the command line from ``suites/targets/``)
+are shown on the pages of the suite versions they apply to, in a table of their own and on
+the Pareto plots, never ranked; a suite with reference points and no records yet gets a page
+of them at its current version, linked from the index.
 
 The build owns only the files it lists in ``.cilbench-site.json``; anything else in the folder
 is kept. It writes the whole site into a new folder beside ``out_dir`` and swaps it in at the
@@ -39,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.leaderboard import aggregate, fronts, usable
+from harness.leaderboard.columns import COLUMNS
 from harness.leaderboard.downloads import write_records_archive, write_suite_downloads
 from harness.leaderboard.figure_style import PlotStyles
 from harness.leaderboard.files import (
@@ -58,8 +66,14 @@ from harness.leaderboard.method_cards import (
     method_uses,
     write_method_cards,
 )
-from harness.leaderboard.plots import draw_plot
-from harness.leaderboard.suite_page import SuiteJob, build_suite_page
+from harness.leaderboard.plots import add_reference_points, draw_plot
+from harness.leaderboard.suite_page import SuiteJob, SuitePage, build_suite_page
+from harness.leaderboard.targets import (
+    ReferencePoint,
+    SuiteTargets,
+    reference_frame,
+    reference_table,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +89,7 @@ def build_site(
     sources: Mapping[str, Path] | None = None,
     workers: int | None = None,
     cards: Mapping[str, Mapping[str, Any]] | None = None,
+    targets: Mapping[str, SuiteTargets] | None = None,
 ) -> Path:
     """Write the site into ``out_dir`` and return the path of its ``index.html``.
 
@@ -84,7 +99,9 @@ def build_site(
     versions side by side (default: one per CPU for large builds, none for small ones).
     ``cards``: the method cards' content (``harness.cli.method_cards.method_cards``, read from
     the adapters, which this package may not import); without them the site has no card
-    pages and its entries link to none.
+    pages and its entries link to none. ``targets``: suite name -> its published reference
+    points (``harness.leaderboard.targets.load_targets_folder``); without them no page shows
+    any.
 
     Raises ``SiteFolderError`` (a ``ValueError``) when ``out_dir`` holds files the builder did
     not write and has no manifest of its own files; nothing is changed then, nor on any other
@@ -108,6 +125,7 @@ def build_site(
             generated_at=generated_at or datetime.now(UTC),
             skipped=[*skipped, *duplicates, *unusable],
             method_cards=cards,
+            targets=targets or {},
         )
         swap_in(stage, out_dir, written=written, previous=previous)
     except BaseException:
@@ -130,10 +148,16 @@ def _build_into(
     generated_at: datetime,
     skipped: list[str],
     method_cards: Mapping[str, Mapping[str, Any]] | None,
+    targets: Mapping[str, SuiteTargets],
 ) -> tuple[list[dict[str, Any]], set[str]]:
     """The whole site in ``stage``; returns the index cards and every file written."""
     jobs = _suite_jobs(records, sources)
-    cards = _run_suite_jobs(jobs, stage, workers, card_hrefs(method_cards))
+    cards = _run_suite_jobs(jobs, stage, workers, card_hrefs(method_cards), targets)
+    with_records = {job.name for job in jobs}
+    cards += [_build_reference_only(suite, stage)
+              for name, suite in sorted(targets.items()) if name not in with_records]  # fmt: skip
+    cards.sort(key=lambda card: (card["name"], -card["version"]))  # as the jobs are
+    _warn_unshown(targets, cards)
     written = {path for card in cards for path in card.pop("written")}
     uses = [use for card in cards for use in card.pop("method_uses")]
     methods_index, methods_written = write_method_cards(stage, method_cards, uses)
@@ -150,6 +174,7 @@ def _build_into(
         archived=[card for card in cards if not card["current"]],
         num_records=num_records,
         num_shown=sum(card["counts"]["ok"] for card in cards),
+        no_results=all(card["reference_only"] for card in cards),
         generated_at=generated_at.strftime("%Y-%m-%d %H:%M UTC"),
         skipped=skipped,
         records_archive=archive,
@@ -196,11 +221,16 @@ def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -
 
 
 def _run_suite_jobs(
-    jobs: list[SuiteJob], out_dir: Path, workers: int | None, card_pages: Mapping[str, str]
+    jobs: list[SuiteJob],
+    out_dir: Path,
+    workers: int | None,
+    card_pages: Mapping[str, str],
+    targets: Mapping[str, SuiteTargets],
 ) -> list[dict[str, Any]]:
     """Build every suite version; each returns its index card. Output does not depend on order.
 
-    ``card_pages``: ``"<kind>:<name>"`` -> method card page, for the entries' links.
+    ``card_pages``: ``"<kind>:<name>"`` -> method card page, for the entries' links;
+    ``targets``: each suite's published reference points.
 
     Suite versions are independent, so large builds fork one worker per CPU. Only fork: the
     workers inherit matplotlib and pandas already imported (spawning costs seconds each and
@@ -210,13 +240,16 @@ def _run_suite_jobs(
     if workers is None:
         big = sum(len(job.records) for job in jobs) >= PARALLEL_FROM_RECORDS
         workers = min(_usable_cpus(), len(jobs)) if big else 1
+    points = [targets[j.name].for_version(j.version) if j.name in targets else () for j in jobs]
     if workers <= 1 or len(jobs) <= 1 or not _can_fork():
-        return [_build_suite(job, out_dir, card_pages) for job in jobs]
+        return [_build_suite(jobs[i], out_dir, card_pages, points[i]) for i in range(len(jobs))]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         # Largest first, so one big suite does not start last and finish alone.
         order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].records))
-        futures = {i: pool.submit(_build_suite, jobs[i], out_dir, card_pages) for i in order}
+        futures = {
+            i: pool.submit(_build_suite, jobs[i], out_dir, card_pages, points[i]) for i in order
+        }
         return [futures[i].result() for i in range(len(jobs))]
 
 
@@ -231,16 +264,25 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
-def _build_suite(job: SuiteJob, out_dir: Path, card_pages: Mapping[str, str]) -> dict[str, Any]:
+def _build_suite(
+    job: SuiteJob,
+    out_dir: Path,
+    card_pages: Mapping[str, str],
+    points: Sequence[ReferencePoint] = (),
+) -> dict[str, Any]:
     """Pages, downloads, plots and raw records of one suite version; returns its index card
-    (with every file written, and what the method cards show of its entries)."""
+    (with every file written, and what the method cards show of its entries). ``points``: the
+    published reference points shown beside its table and on its Pareto plots."""
     suite = build_suite_page(job)
     env = template_environment()
+    add_reference_points(suite.plots, suite.plot_jobs, reference_frame(points))
     downloads = write_suite_downloads(suite, job, out_dir)
     written = [suite.href, *(download.href for download in downloads)]
-    write_page(
-        env, "suite.html.j2", out_dir / suite.href, root="../", suite=suite, downloads=downloads
-    )
+    write_page(env, "suite.html.j2", out_dir / suite.href, root="../", suite=suite,
+               downloads=downloads, references=reference_table(points))  # fmt: skip
+    if suite.entries:  # its entries side by side; the suite page links it
+        write_page(env, "compare.html.j2", out_dir / suite.compare_href, root="../", suite=suite)
+        written.append(suite.compare_href)
     for entry in suite.entries:
         page = out_dir / entry["href"]
         links = entry_card_links(entry, card_pages)
@@ -258,4 +300,43 @@ def _build_suite(job: SuiteJob, out_dir: Path, card_pages: Mapping[str, str]) ->
         written += draw_plot(plot_job, out_dir / "plots")
     uses = method_uses(suite.entries, suite=f"{suite.name} v{suite.version}",
                        suite_href=suite.href, current=suite.current)  # fmt: skip
-    return {**suite.card(), "downloads": downloads, "written": written, "method_uses": uses}
+    return {**suite.card(), "downloads": downloads, "written": written, "method_uses": uses,
+            "reference_points": len(points), "reference_only": False}  # fmt: skip
+
+
+def _build_reference_only(targets: SuiteTargets, out_dir: Path) -> dict[str, Any]:
+    """The page of a suite with published reference points and no records yet (at its
+    current version): the points, and that no trial has run; returns its index card."""
+    suite = SuitePage(
+        name=targets.suite,
+        version=targets.current_version,
+        current=True,
+        superseded_by=None,
+        info={
+            "primary_metric": "final_acc_pct",
+            "primary_header": "ACC",
+            "tasks_text": "no trials yet",
+            "exemplar_budget": None,
+            "file_sha256": [],
+            "class_orders": [],
+        },
+        counts={"ok": 0, "failed": 0, "debug": 0},
+        columns=COLUMNS,  # the legend defines the reference table's metrics
+    )
+    points = targets.for_version(targets.current_version)
+    write_page(template_environment(), "suite.html.j2", out_dir / suite.href, root="../",
+               suite=suite, downloads=[], references=reference_table(points))  # fmt: skip
+    return {**suite.card(), "downloads": [], "written": [suite.href], "method_uses": [],
+            "reference_points": len(points), "reference_only": True}  # fmt: skip
+
+
+def _warn_unshown(targets: Mapping[str, SuiteTargets], cards: list[dict[str, Any]]) -> None:
+    """Name the reference points no page shows (a version of their suite with no page)."""
+    versions: dict[str, set[int]] = {}
+    for card in cards:
+        versions.setdefault(card["name"], set()).add(card["version"])
+    for name, suite in sorted(targets.items()):
+        for point in suite.points:
+            if not any(point.applies_to(v) for v in versions.get(name, ())):
+                logger.warning("reference point %r of %s applies to v%s, which has no page",
+                               point.label, name, point.suite_version)  # fmt: skip

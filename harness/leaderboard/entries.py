@@ -112,9 +112,11 @@ def entry_page(
 
 
 def _standing(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Where the entry stands: on which Pareto fronts, and the plain entry its Δ and ×
-    columns compare it with (None: it is plain, or has no unambiguous baseline)."""
+    """Where the entry stands: its slug (what pages and the compare page call it), on which
+    Pareto fronts, and the plain entry its Δ and × columns compare it with (None: it is
+    plain, or has no unambiguous baseline)."""
     return {
+        "slug": row["slug"],
         "pareto": {m: bool(row[f"pareto_{m}"]) for m in aggregate.ACCURACY_METRICS},
         "memory_front": bool(row.get(MEMORY_FRONT, False)),
         "baseline": row.get("baseline_label") or None,

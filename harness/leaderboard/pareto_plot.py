@@ -1,5 +1,8 @@
 """The Pareto figure: accuracy against GFLOPs per image (log x), error bars over seeds, the
-front as a dashed step line, labelled points, and a red ring where the GFLOPs are in doubt."""
+front as a dashed step line, labelled points, and a red ring where the GFLOPs are in doubt.
+
+Published reference points (``targets.reference_frame``), when given, are drawn apart: hollow
+black stars labelled "paper: …", outside the front and the entries' legend groups."""
 
 from __future__ import annotations
 
@@ -20,11 +23,25 @@ from harness.leaderboard.figure_style import (
 )
 
 LABEL_ALL_POINTS_UP_TO = 30  # more entries than this: label only the Pareto front's points
+# A published figure: a shape no strategy gets by default, hollow, in black (not a framework).
+PAPER_MARKER = "*"
+PAPER_STYLE = {"marker": PAPER_MARKER, "linestyle": "none", "markerfacecolor": "none",
+               "color": "black", "markeredgewidth": 1.1}  # fmt: skip
+PAPER_LEGEND = "paper (published, not ranked)"
 
 
-def pareto_figure(rows: pd.DataFrame, *, metric: str, title: str, styles: PlotStyles) -> Figure:
-    """Accuracy against GFLOPs (log x), error bars over seeds, the front, labelled points."""
+def pareto_figure(
+    rows: pd.DataFrame,
+    *,
+    metric: str,
+    title: str,
+    styles: PlotStyles,
+    references: pd.DataFrame | None = None,
+) -> Figure:
+    """Accuracy against GFLOPs (log x), error bars over seeds, the front, labelled points;
+    ``references``: published points to draw apart (never on the front), labelled too."""
     rows = rows.dropna(subset=[metric])
+    papers = _drawable(references, metric)
     fig = new_figure(9.0, 5.4)
     fig.subplots_adjust(left=0.08, right=0.75, top=0.93, bottom=0.1)
     ax = fig.add_subplot()
@@ -46,15 +63,32 @@ def pareto_figure(rows: pd.DataFrame, *, metric: str, title: str, styles: PlotSt
             zorder=4,
         )
     label_all = len(rows) <= LABEL_ALL_POINTS_UP_TO
-    set_flops_axis(ax, rows["gflops_per_image"])  # first: labels are placed in screen space
-    _label_points(ax, rows if label_all else front, rows, metric=metric)
+    labelled, points = rows if label_all else front, rows
+    if not papers.empty:
+        ax.plot(papers["gflops_per_image"], papers[metric], markersize=10, zorder=3.5,
+                **PAPER_STYLE)  # fmt: skip
+        keep = ["gflops_per_image", metric, "reference", "plot_label"]
+        labelled = pd.concat([labelled[keep], papers[keep]], ignore_index=True)
+        points = pd.concat([rows[keep], papers[keep]], ignore_index=True)
+    # First: labels are placed in screen space.
+    set_flops_axis(ax, points["gflops_per_image"].astype(float))
+    _label_points(ax, labelled, points, metric=metric)
     ax.set_xlabel("GFLOPs per image (2 × MACs, whole inference path, batch 1; log scale)")
     ax.set_ylabel(f"{COLUMN_BY_KEY[metric].header} (%), mean ± std over seeds")
     note = "" if label_all else " (labels: Pareto front only)"
     ax.set_title(f"{title}: {COLUMN_BY_KEY[metric].header} vs GFLOPs{note}")
     ax.grid(True, which="both", alpha=0.25)
-    _style_legends(ax, rows, styles, has_front=not front.empty, has_doubt=not doubtful.empty)
+    _style_legends(ax, rows, styles, has_front=not front.empty, has_doubt=not doubtful.empty,
+                   has_paper=not papers.empty)  # fmt: skip
     return fig
+
+
+def _drawable(references: pd.DataFrame | None, metric: str) -> pd.DataFrame:
+    """The published points that have both this metric and a cost to sit at."""
+    if references is None or references.empty:
+        return pd.DataFrame(columns=["gflops_per_image", metric, "reference", "plot_label"])
+    papers = references.dropna(subset=["gflops_per_image", metric])
+    return papers[papers["gflops_per_image"] > 0]
 
 
 def _draw_points(ax: Any, rows: pd.DataFrame, *, metric: str, styles: PlotStyles) -> None:
@@ -129,7 +163,13 @@ def _nearest_is_own(box: Any, own: np.ndarray, screen: np.ndarray) -> bool:
 
 
 def _style_legends(
-    ax: Any, rows: pd.DataFrame, styles: PlotStyles, *, has_front: bool, has_doubt: bool
+    ax: Any,
+    rows: pd.DataFrame,
+    styles: PlotStyles,
+    *,
+    has_front: bool,
+    has_doubt: bool,
+    has_paper: bool = False,
 ) -> None:
     """Two legends right of the axes: colours (frameworks), then markers and line styles."""
     first = ax.legend(
@@ -143,7 +183,8 @@ def _style_legends(
     ax.add_artist(first)
     markers = [_handle(styles.markers[s], "0.3", s) for s in sorted(set(rows["strategy"]))]
     ax.legend(
-        handles=markers + _extra_handles(has_front=has_front, has_doubt=has_doubt),
+        handles=markers
+        + _extra_handles(has_front=has_front, has_doubt=has_doubt, has_paper=has_paper),
         title="CL strategy",
         loc="lower left",
         bbox_to_anchor=(1.02, 0.0),
@@ -158,7 +199,7 @@ def _handle(marker: str, colour: str, name: str) -> Line2D:
     )
 
 
-def _extra_handles(*, has_front: bool, has_doubt: bool) -> list[Line2D]:
+def _extra_handles(*, has_front: bool, has_doubt: bool, has_paper: bool = False) -> list[Line2D]:
     extra = [
         Line2D(
             [],
@@ -176,4 +217,6 @@ def _extra_handles(*, has_front: bool, has_doubt: bool) -> list[Line2D]:
         extra.append(Line2D([], [], marker="o", linestyle="none", markersize=9,
                             markerfacecolor="none", color=DOUBT_COLOUR,
                             label="GFLOPs in doubt"))  # fmt: skip
+    if has_paper:
+        extra.append(Line2D([], [], markersize=9, label=PAPER_LEGEND, **PAPER_STYLE))
     return extra

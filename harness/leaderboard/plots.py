@@ -4,7 +4,8 @@ Accuracy against GFLOPs with the Pareto front (one per accuracy metric; a red ri
 entry whose GFLOPs are in doubt: ops the counter could not count, or the two counters more
 than 1% apart) and plain versus enhanced bars per strategy. Figures are drawn with Agg on a
 bare ``Figure``, never through pyplot, and the SVG ids are salted with a constant, so the same
-records give the same bytes.
+records give the same bytes. A suite's published reference points (``targets``) join its
+Pareto figures as hollow stars, apart from the entries (``add_reference_points``).
 """
 
 from __future__ import annotations
@@ -99,6 +100,26 @@ def plan_plots(
     return plan
 
 
+def add_reference_points(
+    plots: list[dict[str, Any]], jobs: list[dict[str, Any]], references: pd.DataFrame
+) -> None:
+    """Put published points (``targets.reference_frame``) on a suite version's Pareto figures
+    (``PlotPlan.plots`` and ``.jobs``): each gets those with its metric and a cost, and its
+    caption says what they are."""
+    for job, plot in zip(jobs, plots, strict=True):
+        if job["kind"] != "pareto" or references.empty:
+            continue
+        drawn = references.dropna(subset=["gflops_per_image", job["metric"]])
+        if drawn.empty:
+            continue
+        job["references"] = drawn
+        plot["caption"] += (
+            ' Hollow black stars ("paper: …"): published reference points, as their source '
+            "reports them (see the table of published reference points); never ranked and "
+            "never on the front."
+        )
+
+
 def _plot_entry(
     stem: str, formats: Sequence[str], *, metric: str, title: str, kind: str
 ) -> dict[str, Any]:
@@ -135,9 +156,8 @@ def draw_plot(job: Mapping[str, Any], plot_dir: Path) -> list[str]:
     with matplotlib.rc_context(PLOT_RC):
         rows = job["rows"]
         if job["kind"] == "pareto":
-            fig = pareto_figure(
-                rows, metric=job["metric"], title=job["title"], styles=job["styles"]
-            )
+            fig = pareto_figure(rows, metric=job["metric"], title=job["title"],
+                                styles=job["styles"], references=job.get("references"))  # fmt: skip
         else:
             fig = comparison_figure(
                 rows, metric=job["metric"], title=job["title"], styles=job["styles"]

@@ -80,6 +80,7 @@ class SuitePage:
 
     slug: str = ""
     href: str = ""  # from the site's root, like every link the templates get
+    compare_href: str = ""  # its entries side by side (compare.html.j2)
     superseded_href: str = ""
 
     @property
@@ -99,6 +100,7 @@ class SuitePage:
         # Computed once: templates ask for these on every row of every page.
         self.slug = f"{_slug(self.name)}-v{self.version}"
         self.href = f"suites/{self.slug}.html"
+        self.compare_href = f"suites/{self.slug}-compare.html"
         self.superseded_href = f"suites/{_slug(self.name)}-v{self.superseded_by}.html"
 
     @property
