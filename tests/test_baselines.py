@@ -35,7 +35,7 @@ def test_deltas_and_ratios_against_the_plain_entry_of_the_same_strategy_and_teac
     assert pruned["gflops_ratio"] == pytest.approx(4.0)  # 3.0 / 0.75
     assert pruned["params_ratio"] == pytest.approx(4.0)  # 2.0 / 0.5
     assert pruned["param_bytes_ratio"] == pytest.approx(1.0)
-    assert pruned[BASELINE_LABEL] == "icarl"
+    assert pruned[BASELINE_LABEL] == "icarl · teacher"  # named as the table names it
     kd = out.xs("icarl+kd", level="label").iloc[0]
     assert kd["delta_final_acc_pct"] == pytest.approx(93.9 - 98.0)
     assert kd["gflops_ratio"] == pytest.approx(15.0)  # against the teacher's plain entry

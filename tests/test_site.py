@@ -732,3 +732,12 @@ def test_the_index_card_answers_the_question_in_words(site: Path) -> None:
         "(4× fewer), -7.25 points against lwf"
     ) in text
     assert "≤ 1/10" not in text
+
+
+def test_one_entry_answering_both_folds_is_named_once(tmp_path: Path) -> None:
+    records = [make_record(label="lwf", seed=s) for s in (1, 2, 3)] + [
+        make_record(label="lwf+kd", framework="kd", strategy="lwf", seed=s, gflops=0.05)
+        for s in (1, 2, 3)
+    ]
+    text = Page(build_site(records, tmp_path, generated_at=GENERATED_AT)).page_text
+    assert text.count("Best at ≤") == 1 and "≤ 1/4 of its plain baseline's GFLOPs: lwf+kd" in text

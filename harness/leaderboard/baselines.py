@@ -80,8 +80,14 @@ def add_baseline_comparison(summary: pd.DataFrame) -> pd.DataFrame:
     values = [value for _, value, _ in COMPARED if value in summary]
     plain = summary[(summary["framework"] == PLAIN_FRAMEWORK) & summary["reference"].isna()]
     plain = plain[~plain.duplicated(keys, keep=False)]  # two candidates: no guess
-    base = plain[[*keys, "label", *values]].rename(
-        columns={"label": BASELINE_LABEL, **{v: f"{v}__base" for v in values}}
+    # The baseline's name as the table shows it: "icarl · compact_cnn" where that label is on
+    # several backbones (suite_page._rank names entries the same way).
+    across = summary.groupby("label")["backbone"].transform("nunique").loc[plain.index] > 1
+    named = plain["label"].where(~across, plain["label"] + " · " + plain["backbone"])
+    base = (
+        plain[[*keys, *values]]
+        .assign(**{BASELINE_LABEL: named})
+        .rename(columns={v: f"{v}__base" for v in values})
     )
     compared = (summary["framework"] != PLAIN_FRAMEWORK) & summary["reference"].isna()
     merged = summary[keys].assign(compared=compared.to_numpy()).merge(base, on=keys, how="left")
