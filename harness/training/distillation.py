@@ -3,6 +3,7 @@ post-pruning), and the distillation config LwF and iCaRL share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,21 +23,24 @@ def soft_cross_entropy(
 def old_share_weighted_loss(
     logits: torch.Tensor,
     y: torch.Tensor,
-    old_logits: torch.Tensor | None,
     *,
+    old_model: Callable[[torch.Tensor], torch.Tensor] | None,
+    x: torch.Tensor,
+    num_old_classes: int,
     num_seen_classes: int,
     temperature: float,
 ) -> torch.Tensor:
     """``(1 - lambda) * CE(logits, y) + lambda * soft_cross_entropy(old classes)`` with ``lambda
-    = old / seen classes``: BiC's rehearsal loss (Wu et al., 2019, Eq. 3), which WA adopts
-    (Zhao et al., 2020, Eq. 4). ``old_logits``: the previous model's logits on the old classes
-    (None on the first task: cross-entropy alone)."""
+    = old / seen classes``, against ``old_model``'s logits on ``x`` (no gradient): BiC's
+    rehearsal loss (Wu et al., 2019, Eq. 3), which WA adopts (Zhao et al., 2020, Eq. 4).
+    Cross-entropy alone before there is an old model or an old class."""
     classification = F.cross_entropy(logits, y)
-    if old_logits is None or old_logits.shape[1] == 0:
+    if old_model is None or num_old_classes == 0:
         return classification
-    old = old_logits.shape[1]
-    distill = soft_cross_entropy(logits[:, :old], old_logits, temperature)
-    weight = old / num_seen_classes
+    with torch.no_grad():
+        old_logits = old_model(x)[:, :num_old_classes]
+    distill = soft_cross_entropy(logits[:, :num_old_classes], old_logits, temperature)
+    weight = num_old_classes / num_seen_classes
     return (1.0 - weight) * classification + weight * distill
 
 

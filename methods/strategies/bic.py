@@ -121,14 +121,15 @@ class BiC(Strategy):
     def loss(
         self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
     ) -> torch.Tensor:
-        logits = self.bias(model(x))
-        old_logits = None
-        if self.old_model is not None and task.num_old_classes > 0:
-            with torch.no_grad():
-                old_logits = self.old_model(x)[:, : task.num_old_classes]
-        return old_share_weighted_loss(logits, y, old_logits,
-                                       num_seen_classes=task.num_seen_classes,
-                                       temperature=self.config.temperature)  # fmt: skip
+        return old_share_weighted_loss(
+            self.bias(model(x)),
+            y,
+            old_model=self.old_model,
+            x=x,
+            num_old_classes=task.num_old_classes,
+            num_seen_classes=task.num_seen_classes,
+            temperature=self.config.temperature,
+        )
 
     def extra_stages(self, task_index: int, epochs: int) -> dict[str, int]:
         return {BIAS_STAGE: epochs} if task_index >= 1 else {}

@@ -63,14 +63,15 @@ class WA(Strategy):
     def loss(
         self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
     ) -> torch.Tensor:
-        logits = model(x)
-        old_logits = None
-        if self.old_model is not None and task.num_old_classes > 0:
-            with torch.no_grad():
-                old_logits = self.old_model(x)[:, : task.num_old_classes]
-        return old_share_weighted_loss(logits, y, old_logits,
-                                       num_seen_classes=task.num_seen_classes,
-                                       temperature=self.config.temperature)  # fmt: skip
+        return old_share_weighted_loss(
+            model(x),
+            y,
+            old_model=self.old_model,
+            x=x,
+            num_old_classes=task.num_old_classes,
+            num_seen_classes=task.num_seen_classes,
+            temperature=self.config.temperature,
+        )
 
     def end_task(self, model: IncrementalNet, task: TaskData) -> None:
         if task.info.num_old_classes > 0:
