@@ -74,3 +74,21 @@ def test_no_label_overlaps_or_strays_on_the_committed_suite() -> None:
     fig = pareto_figure(rows, metric=METRIC, title="digits", styles=PlotStyles.of(rows))
     labels = _check(fig, rows)
     assert len(labels) >= len(rows[rows[f"pareto_{METRIC}"]]) // 2  # most of the front named
+
+
+def test_accuracy_against_memory_draws_that_axis_and_its_own_front() -> None:
+    """The memory figure plots kept memory on x and steps through the front it is given,
+    whatever the GFLOPs front says."""
+    rows = pd.DataFrame([
+        {**_row("icarl", "icarl", "none", 0.003, 98.0), "kept_memory_megabytes": 0.56},
+        {**_row("icarl+kd", "icarl", "kd", 0.0002, 93.9), "kept_memory_megabytes": 0.59},
+        {**_row("icarl · small", "icarl", "none", 0.0002, 93.9), "kept_memory_megabytes": 0.06},
+    ])  # fmt: skip
+    rows["front"] = [True, False, True]  # icarl+kd keeps more for no more accuracy
+    fig = pareto_figure(rows, metric=METRIC, title="t", styles=PlotStyles.of(rows),
+                        x="kept_memory_megabytes", front_column="front")  # fmt: skip
+    ax = fig.axes[0]
+    assert "memory kept between tasks" in ax.get_xlabel() and "vs memory kept" in ax.get_title()
+    steps = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert len(steps) == 1 and sorted(steps[0].get_xdata()) == [0.06, 0.56]
+    assert {t.get_text() for t in ax.texts} >= {"icarl", "icarl · small"}

@@ -219,6 +219,8 @@ def test_plots_svg_on_the_page_png_to_share(site: Path) -> None:
     assert page.images == [
         "../plots/digits-5split-v1-pareto-aia.svg",
         "../plots/digits-5split-v1-pareto-acc.svg",
+        "../plots/digits-5split-v1-pareto-params.svg",  # the primary metric vs parameters
+        "../plots/digits-5split-v1-pareto-memory.svg",  # and vs the memory kept
         "../plots/digits-5split-v1-plain-vs-enhanced.svg",
     ]
     assert "../plots/digits-5split-v1-pareto-aia.png" in page.links
@@ -511,16 +513,26 @@ def test_a_folder_with_only_the_shipped_readme_is_built_into(tmp_path: Path) -> 
     assert (out / "README.md").read_text() == "# site/\n" and (out / "index.html").is_file()
 
 
+def _as_an_older_build_left_it(out: Path) -> None:
+    """No manifest, and none of the files builds without one never wrote: downloads, compare
+    pages, accuracy against parameters and memory."""
+    (out / ".cilbench-site.json").unlink()
+    shutil.rmtree(out / "downloads")
+    for newer in [*(out / "plots").glob("*-pareto-params.svg"),
+                  *(out / "plots").glob("*-pareto-memory.svg"),
+                  *(out / "suites").glob("*-compare.html")]:  # fmt: skip
+        newer.unlink()
+
+
 def test_a_site_of_an_older_build_without_a_manifest_is_replaced(tmp_path: Path) -> None:
     out = tmp_path / "site"
     build_site(golden_records(), out)
-    (out / ".cilbench-site.json").unlink()  # as an older build left it
-    shutil.rmtree(out / "downloads")  # older builds, without a manifest, wrote no downloads
+    _as_an_older_build_left_it(out)
     (out / "README.md").write_text("shipped")
     build_site(golden_records()[:2], out)
     assert (out / "README.md").read_text() == "shipped"
     assert len(list((out / "records").glob("*.json"))) == 2
-    (out / ".cilbench-site.json").unlink()
+    _as_an_older_build_left_it(out)
     (out / "plots" / "my-own.png").write_text("mine")  # not a file an older build writes
     with pytest.raises(SiteFolderError, match="plots/my-own.png"):
         build_site(golden_records(), out)
@@ -644,7 +656,8 @@ def test_names_on_plots_are_plain_text(tmp_path: Path, name: str) -> None:
     site = build_site(records, tmp_path / "site", generated_at=GENERATED_AT).parent
     svgs = sorted((site / "plots").glob("*.svg"))
     assert [p.name.split("-v1-")[1] for p in svgs] == [
-        "pareto-acc.svg", "pareto-aia.svg", "plain-vs-enhanced.svg"
+        "pareto-acc.svg", "pareto-aia.svg", "pareto-memory.svg", "pareto-params.svg",
+        "plain-vs-enhanced.svg",
     ]  # fmt: skip
     escaped = xml_escape(name)
     for svg in svgs:

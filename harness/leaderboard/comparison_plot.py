@@ -18,6 +18,10 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 from harness.leaderboard.columns import COLUMN_BY_KEY
 from harness.leaderboard.figure_style import PlotStyles, new_figure, plain_text
 
+# More bars than this and their values would be too small to read (and cost the build a
+# second on the largest boards): the bars alone, the table has the numbers.
+WRITE_VALUES_UP_TO = 80
+
 
 def comparison_groups(rows: pd.DataFrame) -> list[tuple[str, str]]:
     """(strategy, backbone) pairs that have a plain entry and at least one enhanced one."""
@@ -60,7 +64,8 @@ def comparison_figure(rows: pd.DataFrame, *, metric: str, title: str, styles: Pl
     top.set_xlim(-0.6, len(groups) - 0.4)
     top.set_ylim(0.0, max(float((rows[metric] + spread).max()) * 1.3, 1.0))  # room for values
     top.set_yticks(range(0, 101, 20))  # accuracy stops at 100 %: no tick in the headroom
-    _write_values(top, bottom, rows, metric=metric, bar=bar)
+    if len(rows) <= WRITE_VALUES_UP_TO:
+        _write_values(top, bottom, rows, metric=metric, bar=bar)
     bottom.set_yscale("log")
     bottom.set_ylim(floor, float(rows["gflops_per_image"].max()) * 2.0)
     bottom.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))

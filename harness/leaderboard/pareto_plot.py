@@ -6,7 +6,7 @@ black stars labelled "paper: …", outside the front and the entries' legend gro
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,28 @@ PAPER_MARKER = "*"
 PAPER_STYLE = {"marker": PAPER_MARKER, "linestyle": "none", "markerfacecolor": "none",
                "color": "black", "markeredgewidth": 1.1}  # fmt: skip
 PAPER_LEGEND = "paper (published, not ranked)"
+X = "_x"  # the plotted cost, whichever column it comes from
+
+
+class Axis(NamedTuple):
+    label: str  # under the x axis
+    short: str  # in the title: "ACC vs <short>"
+
+
+# The costs accuracy is plotted against, each with its own Pareto front: inference compute
+# (the main board), the size of what serves, and all the memory a method keeps.
+AXES = {
+    "gflops_per_image": Axis(
+        "GFLOPs per image (2 × MACs, whole inference path, batch 1; log scale)", "GFLOPs"
+    ),
+    "params_millions": Axis(
+        "parameters of the model that serves, millions (log scale)", "parameters"
+    ),  # fmt: skip
+    "kept_memory_megabytes": Axis(
+        "memory kept between tasks, MB: exemplars and every model kept (log scale)",
+        "memory kept",
+    ),
+}
 
 
 def pareto_figure(
@@ -37,24 +59,31 @@ def pareto_figure(
     title: str,
     styles: PlotStyles,
     references: pd.DataFrame | None = None,
+    x: str = "gflops_per_image",
+    front_column: str | None = None,
 ) -> Figure:
-    """Accuracy against GFLOPs (log x), error bars over seeds, the front, labelled points;
-    ``references``: published points to draw apart (never on the front), labelled too."""
-    rows = rows.dropna(subset=[metric])
-    papers = _drawable(references, metric)
+    """Accuracy against a cost (``x``, one of AXES; log scale), error bars over seeds, the
+    front (``front_column``, default ``pareto_<metric>``), labelled points; ``references``:
+    published points to draw apart (never on the front), labelled too."""
+    rows = rows.assign(**{X: rows[x]}).dropna(subset=[metric, X])
+    front_column = front_column or f"pareto_{metric}"
+    # Published points sit on this axis only where their source gives that cost.
+    known = references is not None and x in references
+    papers = _drawable(references.assign(**{X: references[x]}) if known else None, metric)
     fig = new_figure(9.0, 5.4)
     fig.subplots_adjust(left=0.08, right=0.75, top=0.93, bottom=0.1)
     ax = fig.add_subplot()
     _draw_points(ax, rows, metric=metric, styles=styles)
-    doubtful = rows[rows["gflops_in_doubt"].astype(bool)]
+    # A doubtful FLOP count concerns the GFLOPs axis only.
+    doubtful = rows[rows["gflops_in_doubt"].astype(bool)] if x == "gflops_per_image" else rows[:0]
     if not doubtful.empty:
-        ax.plot(doubtful["gflops_per_image"], doubtful[metric], linestyle="none", zorder=2.5,
+        ax.plot(doubtful[X], doubtful[metric], linestyle="none", zorder=2.5,
                 marker="o", markersize=13, markerfacecolor="none", markeredgewidth=1.4,
                 color=DOUBT_COLOUR)  # fmt: skip
-    front = rows[rows[f"pareto_{metric}"]].sort_values(["gflops_per_image", metric])
+    front = rows[rows[front_column].astype(bool)].sort_values([X, metric])
     if not front.empty:
         ax.step(
-            front["gflops_per_image"],
+            front[X],
             front[metric],
             where="post",
             color="black",
@@ -65,18 +94,18 @@ def pareto_figure(
     label_all = len(rows) <= LABEL_ALL_POINTS_UP_TO
     labelled, points = rows if label_all else front, rows
     if not papers.empty:
-        ax.plot(papers["gflops_per_image"], papers[metric], markersize=10, zorder=3.5,
+        ax.plot(papers[X], papers[metric], markersize=10, zorder=3.5,
                 **PAPER_STYLE)  # fmt: skip
-        keep = ["gflops_per_image", metric, "reference", "plot_label"]
+        keep = [X, metric, "reference", "plot_label"]
         labelled = pd.concat([labelled[keep], papers[keep]], ignore_index=True)
         points = pd.concat([rows[keep], papers[keep]], ignore_index=True)
     # First: labels are placed in screen space.
-    set_flops_axis(ax, points["gflops_per_image"].astype(float))
+    set_flops_axis(ax, points[X].astype(float))
     _label_points(ax, labelled, points, metric=metric)
-    ax.set_xlabel("GFLOPs per image (2 × MACs, whole inference path, batch 1; log scale)")
+    ax.set_xlabel(AXES[x].label)
     ax.set_ylabel(f"{COLUMN_BY_KEY[metric].header} (%), mean ± std over seeds")
     note = "" if label_all else " (labels: Pareto front only)"
-    ax.set_title(f"{title}: {COLUMN_BY_KEY[metric].header} vs GFLOPs{note}")
+    ax.set_title(f"{title}: {COLUMN_BY_KEY[metric].header} vs {AXES[x].short}{note}")
     ax.grid(True, which="both", alpha=0.25)
     _style_legends(ax, rows, styles, has_front=not front.empty, has_doubt=not doubtful.empty,
                    has_paper=not papers.empty)  # fmt: skip
@@ -86,15 +115,15 @@ def pareto_figure(
 def _drawable(references: pd.DataFrame | None, metric: str) -> pd.DataFrame:
     """The published points that have both this metric and a cost to sit at."""
     if references is None or references.empty:
-        return pd.DataFrame(columns=["gflops_per_image", metric, "reference", "plot_label"])
-    papers = references.dropna(subset=["gflops_per_image", metric])
-    return papers[papers["gflops_per_image"] > 0]
+        return pd.DataFrame(columns=[X, metric, "reference", "plot_label"])
+    papers = references.dropna(subset=[X, metric])
+    return papers[papers[X] > 0]
 
 
 def _draw_points(ax: Any, rows: pd.DataFrame, *, metric: str, styles: PlotStyles) -> None:
     """Error bars, then one marker per entry: colour by framework, shape by strategy."""
     ax.vlines(
-        rows["gflops_per_image"],
+        rows[X],
         rows[metric] - rows[f"{metric}_std"].fillna(0),
         rows[metric] + rows[f"{metric}_std"].fillna(0),
         colors="0.55",
@@ -105,7 +134,7 @@ def _draw_points(ax: Any, rows: pd.DataFrame, *, metric: str, styles: PlotStyles
         colour = styles.colours[framework]
         for is_reference, part in group.groupby(group["reference"].notna()):
             ax.plot(
-                part["gflops_per_image"],
+                part[X],
                 part[metric],
                 linestyle="none",
                 zorder=3,
@@ -127,11 +156,11 @@ def _label_points(ax: Any, labelled: pd.DataFrame, points: pd.DataFrame, *, metr
     spot stays unlabelled (its marker and the legend still say what it is) rather than
     mislabelled."""
     renderer = ax.figure.canvas.get_renderer()
-    xy = points[["gflops_per_image", metric]].to_numpy(dtype=float)
+    xy = points[[X, metric]].to_numpy(dtype=float)
     screen = ax.transData.transform(xy[np.isfinite(xy).all(axis=1)])
     placed: list[Any] = []
-    for row in labelled.sort_values(["gflops_per_image", metric]).to_dict("records"):
-        point = (row["gflops_per_image"], row[metric])
+    for row in labelled.sort_values([X, metric]).to_dict("records"):
+        point = (row[X], row[metric])
         own = ax.transData.transform(point)
         colour = "0.35" if isinstance(row["reference"], str) else "black"
         for dx, dy, ha, va in LABEL_SPOTS:

@@ -22,10 +22,14 @@ from harness.leaderboard import aggregate
 from harness.leaderboard.columns import COLUMN_BY_KEY
 from harness.leaderboard.comparison_plot import comparison_figure, comparison_groups
 from harness.leaderboard.figure_style import PLOT_RC, PlotStyles
-from harness.leaderboard.pareto_plot import pareto_figure
+from harness.leaderboard.fronts import pareto_front
+from harness.leaderboard.pareto_plot import AXES, pareto_figure
+
+GFLOPS = "gflops_per_image"
 
 PLOT_COLUMNS = ["display", "plot_label", "strategy", "framework", "backbone", "variant",
-                "reference", "gflops_per_image", *aggregate.ACCURACY_METRICS,
+                "reference", "gflops_per_image", "params_millions", "kept_memory_megabytes",
+                *aggregate.ACCURACY_METRICS,
                 *(f"{m}_std" for m in aggregate.ACCURACY_METRICS),
                 *(f"pareto_{m}" for m in aggregate.ACCURACY_METRICS),
                 "gflops_in_doubt"]  # fmt: skip
@@ -48,10 +52,12 @@ def plan_plots(
     version: int,
     slug: str,
     primary_metric: str,
+    current: bool = True,
 ) -> PlotPlan:
     """Decide the figures of suite version ``name`` v``version``, their files and captions.
 
-    ``rows``: its ranked summary rows; ``slug``: the stem of its files.
+    ``rows``: its ranked summary rows; ``slug``: the stem of its files; ``current``: whether
+    it is its suite's newest version (only that one gets the figures on the other axes).
     """
     plan = PlotPlan()
     rows = rows.dropna(subset=["gflops_per_image"])
@@ -65,18 +71,11 @@ def plan_plots(
         # PNG for sharing (and the index thumbnail) only for the metric the suite ranks by:
         # each extra raster costs a third of a second per suite.
         formats = ("svg", "png") if metric == primary else ("svg",)
-        plan.jobs.append(
-            {
-                "kind": "pareto",
-                "stem": stem,
-                "formats": formats,
-                "rows": data,
-                "metric": metric,
-                "title": title,
-                "styles": styles,
-            }
-        )
+        plan.jobs.append({"kind": "pareto", "stem": stem, "formats": formats, "rows": data,
+                          "metric": metric, "title": title, "styles": styles})  # fmt: skip
         plan.plots.append(_plot_entry(stem, formats, metric=metric, title=title, kind="pareto"))
+    _plan_other_axes(plan, data, title=title, slug=slug, metric=primary, styles=styles,
+                     current=current)  # fmt: skip
     groups = comparison_groups(rows)
     if not groups:
         plan.comparison_note = (
@@ -100,6 +99,30 @@ def plan_plots(
     return plan
 
 
+# Beside GFLOPs, the primary metric against what serves (parameters) and against everything a
+# method keeps between tasks (memory, after Zhou et al., ICLR 2023), each with its own front.
+OTHER_AXES = {"params_millions": "params", "kept_memory_megabytes": "memory"}
+
+
+def _plan_other_axes(
+    plan: PlotPlan, data: pd.DataFrame, *, title: str, slug: str, metric: str,
+    styles: PlotStyles, current: bool,
+) -> None:  # fmt: skip
+    if not current:
+        return  # an archived version: nobody ranks against it, and each figure costs the build
+    for x, name in OTHER_AXES.items():
+        if not data[x].notna().any():
+            continue  # records older than the figure: no plot rather than an empty one
+        competing = data[data["reference"].isna()]
+        front = pareto_front(competing, x=x, y=metric).reindex(data.index, fill_value=False)
+        stem = f"{slug}-pareto-{name}"
+        plan.jobs.append({"kind": "pareto", "stem": stem, "formats": ("svg",),
+                          "rows": data.assign(front=front), "metric": metric, "title": title,
+                          "styles": styles, "x": x, "front_column": "front"})  # fmt: skip
+        plan.plots.append(_plot_entry(stem, ("svg",), metric=metric, title=title,
+                                      kind="pareto", x=x))  # fmt: skip
+
+
 def add_reference_points(
     plots: list[dict[str, Any]], jobs: list[dict[str, Any]], references: pd.DataFrame
 ) -> None:
@@ -107,7 +130,7 @@ def add_reference_points(
     (``PlotPlan.plots`` and ``.jobs``): each gets those with its metric and a cost, and its
     caption says what they are."""
     for job, plot in zip(jobs, plots, strict=True):
-        if job["kind"] != "pareto" or references.empty:
+        if job["kind"] != "pareto" or references.empty or job.get("x", GFLOPS) != GFLOPS:
             continue
         drawn = references.dropna(subset=["gflops_per_image", job["metric"]])
         if drawn.empty:
@@ -121,10 +144,18 @@ def add_reference_points(
 
 
 def _plot_entry(
-    stem: str, formats: Sequence[str], *, metric: str, title: str, kind: str
-) -> dict[str, Any]:
+    stem: str, formats: Sequence[str], *, metric: str, title: str, kind: str, x: str = "",
+) -> dict[str, Any]:  # fmt: skip
     header = COLUMN_BY_KEY[metric].header
-    if kind == "pareto":
+    if kind == "pareto" and x and x != GFLOPS:
+        cost = AXES[x].short
+        alt = f"{header} against {cost} for {title}"
+        caption = (
+            f"{header} (mean ± std over seeds) against {AXES[x].label}. The dashed step line "
+            f"is the Pareto front on this axis: no other entry has both less {cost} and more "
+            "accuracy. Markers as on the GFLOPs figure."
+        )
+    elif kind == "pareto":
         alt = f"{header} against GFLOPs per image for {title}"
         caption = (
             f"{header} (mean ± std over seeds) against inference GFLOPs per image, log scale. "
@@ -157,7 +188,9 @@ def draw_plot(job: Mapping[str, Any], plot_dir: Path) -> list[str]:
         rows = job["rows"]
         if job["kind"] == "pareto":
             fig = pareto_figure(rows, metric=job["metric"], title=job["title"],
-                                styles=job["styles"], references=job.get("references"))  # fmt: skip
+                                styles=job["styles"], references=job.get("references"),
+                                x=job.get("x", GFLOPS),
+                                front_column=job.get("front_column"))  # fmt: skip
         else:
             fig = comparison_figure(
                 rows, metric=job["metric"], title=job["title"], styles=job["styles"]

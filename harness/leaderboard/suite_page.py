@@ -206,7 +206,7 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
     kinds = {kind for entry in suite.entries for kind in entry["hardware"]}
     suite.one_hardware = next(iter(kinds)) if len(kinds) == 1 else None
     plan = plan_plots(rows, job.styles, name=suite.name, version=suite.version, slug=suite.slug,
-                      primary_metric=info["primary_metric"])  # fmt: skip
+                      primary_metric=info["primary_metric"], current=suite.current)  # fmt: skip
     suite.plots, suite.plot_jobs, suite.comparison_note = (
         plan.plots,
         plan.jobs,
