@@ -87,6 +87,18 @@ def entry_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def row_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The GROUP_KEYS of a summary row: ``entry_key`` of its records."""
+    return tuple(row[k] for k in GROUP_KEYS)
+
+
+def entry_names(rows: pd.DataFrame) -> pd.Series:
+    """Each row's label, as "label · backbone" where the label is on several backbones among
+    ``rows`` (a strategy plain on the teacher and on the student): how the pages name it."""
+    across = rows.groupby("label")["backbone"].transform("nunique") > 1
+    return rows["label"].where(~across, rows["label"] + " · " + rows["backbone"])
+
+
 def trial_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
     """Entry plus class order and seed: two records with one trial key are the same trial."""
     return entry_key(record) + (int(record["suite"].get("order_index", 0)), int(record["seed"]))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.leaderboard import aggregate
 from harness.leaderboard.columns import Column
 
 PLAIN_FRAMEWORK = "none"
@@ -80,10 +81,7 @@ def add_baseline_comparison(summary: pd.DataFrame) -> pd.DataFrame:
     values = [value for _, value, _ in COMPARED if value in summary]
     plain = summary[(summary["framework"] == PLAIN_FRAMEWORK) & summary["reference"].isna()]
     plain = plain[~plain.duplicated(keys, keep=False)]  # two candidates: no guess
-    # The baseline's name as the table shows it: "icarl · compact_cnn" where that label is on
-    # several backbones (suite_page._rank names entries the same way).
-    across = summary.groupby("label")["backbone"].transform("nunique").loc[plain.index] > 1
-    named = plain["label"].where(~across, plain["label"] + " · " + plain["backbone"])
+    named = aggregate.entry_names(summary).loc[plain.index]  # as the table names it
     base = (
         plain[[*keys, *values]]
         .assign(**{BASELINE_LABEL: named})

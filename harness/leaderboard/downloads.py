@@ -116,8 +116,9 @@ def table_rows(suite: SuitePage, job: SuiteJob) -> list[dict[str, Any]]:
     cannot drift from the table whatever its columns; the page has no cell for the std, which
     comes from the same summary rows the page was built from.
     """
-    summary = {_key(row): row for row in job.rows.to_dict("records")}
-    latencies = {(_key(row), row["setting"]): row for row in job.latencies.to_dict("records")}
+    key_of = aggregate.row_key
+    summary = {key_of(row): row for row in job.rows.to_dict("records")}
+    latencies = {(key_of(row), row["setting"]): row for row in job.latencies.to_dict("records")}
     rows = []
     for entry in suite.entries:
         key = aggregate.entry_key(entry["records"][0])
@@ -159,10 +160,6 @@ def _std(column: Column, found: Mapping[str, Any]) -> float | None:
     name = column.key if column.latency is None else latency_statistic(column)
     value = found.get(f"{name}_std", math.nan)
     return float(value) if is_finite_number(value) else None
-
-
-def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[k] for k in aggregate.GROUP_KEYS)
 
 
 def _csv_text(value: Any) -> str:

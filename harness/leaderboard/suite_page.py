@@ -194,7 +194,7 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
     suite.entries = [
         entry_page(
             row,
-            by_entry[_row_key(row)],
+            by_entry[aggregate.row_key(row)],
             suite_slug=suite.slug,
             primary_metric=info["primary_metric"],
             columns=suite.columns,
@@ -220,13 +220,13 @@ def _with_latency_columns(
 ) -> pd.DataFrame:
     """``rows`` plus, per latency column, ``<key>``, ``<key>_std``, ``<key>_count``."""
     rows = rows.copy()
-    keys = [_row_key(row) for row in rows.to_dict("records")]
+    keys = [aggregate.row_key(row) for row in rows.to_dict("records")]
     for column in columns:
         if column.latency is None:
             continue
         statistic = latency_statistic(column)
         found = {
-            _row_key(row): row
+            aggregate.row_key(row): row
             for row in latencies.to_dict("records")
             if row["setting"] == column.latency
         }
@@ -325,8 +325,7 @@ def _rank(rows: pd.DataFrame, primary: str) -> pd.DataFrame:
     ).reset_index(drop=True)
     # One label on several backbones (a strategy plain on the teacher and on the student):
     # "icarl · compact_cnn_small"; one label and backbone with several configs: a config tag.
-    across = rows.groupby("label")["backbone"].transform("nunique") > 1
-    display = rows["label"].where(~across, rows["label"] + " · " + rows["backbone"])
+    display = aggregate.entry_names(rows)
     ambiguous = rows.duplicated(["label", "backbone"], keep=False)
     short_config = rows["config_sha256"].astype(str).str[:7]
     rows["display"] = display.where(~ambiguous, display + " [" + short_config + "]")
@@ -338,10 +337,6 @@ def _rank(rows: pd.DataFrame, primary: str) -> pd.DataFrame:
     rows["variant"] = [_variant(r) for r in rows.to_dict("records")]
     rows["slug"] = [_entry_slug(r) for r in rows.to_dict("records")]
     return rows
-
-
-def _row_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[k] for k in aggregate.GROUP_KEYS)
 
 
 def _variant(row: Mapping[str, Any]) -> str:
@@ -357,7 +352,7 @@ def _variant(row: Mapping[str, Any]) -> str:
 
 
 def _entry_slug(row: Mapping[str, Any]) -> str:
-    digest = hashlib.sha256("\x1f".join(map(str, _row_key(row))).encode()).hexdigest()[:8]
+    digest = hashlib.sha256("\x1f".join(map(str, aggregate.row_key(row))).encode()).hexdigest()[:8]
     return f"{_slug(row['label'])}-{_slug(row['backbone'])}-{digest}"
 
 
