@@ -33,11 +33,15 @@ def _labels_by_point(fig) -> list[tuple[str, np.ndarray, object]]:
 
 
 def _check(fig, rows: pd.DataFrame) -> list[str]:
-    """The labels drawn, after asserting: no two overlap, each sits nearer its own point."""
+    """The labels drawn, after asserting: each inside the axes, no two overlap, each nearer
+    its own point than any other."""
     ax = fig.axes[0]
     points = ax.transData.transform(rows[["gflops_per_image", METRIC]].to_numpy(dtype=float))
     labels = _labels_by_point(fig)
+    frame = ax.get_window_extent(fig.canvas.get_renderer())
     for i, (name, own, box) in enumerate(labels):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1, name  # inside the axes: never cut
+        assert frame.y0 <= box.y0 and box.y1 <= frame.y1, name
         centre = np.array([(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2])
         nearest = points[np.argmin(np.hypot(*(points - own).T))]
         assert np.allclose(nearest, own), name

@@ -131,7 +131,9 @@ def test_index_shows_suites_best_entries_thumbnails_and_archives(site: Path) -> 
     assert "digits-5split v1" in text and "2 tasks of 2 classes (4 in all)" in text
     # The suite ranks by average incremental accuracy; joint is a reference, so lwf is best.
     assert "Best by avg. inc. acc: lwf 82.75 ± 3.89 % at 1 GFLOPs provisional" in text
-    assert index.images == ["plots/digits-5split-v1-pareto-aia.png"]
+    # The thumbnail is drawn inline at the size it shows (a legible front), not a raster.
+    assert index.images == []
+    assert index.path.read_text().count('class="task-front"') == 1
     # Version 0 is archived, listed apart, and links to its own page.
     assert index.tables["archived-table"][1] == ["digits-5split", "v0", "v1", "1", "1"]
     assert "suites/digits-5split-v0.html" in index.links
@@ -219,8 +221,10 @@ def test_plots_svg_on_the_page_png_to_share(site: Path) -> None:
     assert page.images == [
         "../plots/digits-5split-v1-pareto-aia.svg",
         "../plots/digits-5split-v1-pareto-acc.svg",
+        "../plots/digits-5split-v1-bwt.svg",  # forgetting against GFLOPs, without a front
         "../plots/digits-5split-v1-pareto-params.svg",  # the primary metric vs parameters
         "../plots/digits-5split-v1-pareto-memory.svg",  # and vs the memory kept
+        "../plots/digits-5split-v1-pareto-latency-cpu-b1-1-thr.svg",  # vs latency, per device
         "../plots/digits-5split-v1-plain-vs-enhanced.svg",
     ]
     assert "../plots/digits-5split-v1-pareto-aia.png" in page.links
@@ -515,11 +519,13 @@ def test_a_folder_with_only_the_shipped_readme_is_built_into(tmp_path: Path) -> 
 
 def _as_an_older_build_left_it(out: Path) -> None:
     """No manifest, and none of the files builds without one never wrote: downloads, compare
-    pages, accuracy against parameters and memory."""
+    pages, accuracy against parameters, memory and latency, BWT."""
     (out / ".cilbench-site.json").unlink()
     shutil.rmtree(out / "downloads")
     for newer in [*(out / "plots").glob("*-pareto-params.svg"),
                   *(out / "plots").glob("*-pareto-memory.svg"),
+                  *(out / "plots").glob("*-pareto-latency-*.svg"),
+                  *(out / "plots").glob("*-bwt.svg"),
                   *(out / "suites").glob("*-compare.html")]:  # fmt: skip
         newer.unlink()
 
@@ -656,8 +662,8 @@ def test_names_on_plots_are_plain_text(tmp_path: Path, name: str) -> None:
     site = build_site(records, tmp_path / "site", generated_at=GENERATED_AT).parent
     svgs = sorted((site / "plots").glob("*.svg"))
     assert [p.name.split("-v1-")[1] for p in svgs] == [
-        "pareto-acc.svg", "pareto-aia.svg", "pareto-memory.svg", "pareto-params.svg",
-        "plain-vs-enhanced.svg",
+        "bwt.svg", "pareto-acc.svg", "pareto-aia.svg", "pareto-latency-cpu-b1-1-thr.svg",
+        "pareto-memory.svg", "pareto-params.svg", "plain-vs-enhanced.svg",
     ]  # fmt: skip
     escaped = xml_escape(name)
     for svg in svgs:

@@ -124,8 +124,44 @@ def column(driver: Any, index: int, attribute: str | None = "data-value") -> lis
 
 def test_index_loads_cleanly_with_its_thumbnails(driver: Any, site: Path, tmp_path: Path) -> None:
     open_page(driver, site / "index.html")
-    assert driver.find_elements(By.CSS_SELECTOR, "img.thumb")
+    assert driver.find_elements(By.CSS_SELECTOR, "figure.thumb svg.task-front")
     screenshot(driver, "index", tmp_path)
+
+
+def test_the_index_thumbnail_is_legible_at_1280_px(driver: Any, committed_site: Path) -> None:
+    """Issue 18's measured defect: the thumbnail was the full figure scaled to 360 px, its
+    text a few pixels tall. Drawn at the size it shows, its ticks read at 10 px or more, and
+    its front points link to their entries."""
+    driver.set_window_size(1280, 800)
+    try:
+        open_page(driver, committed_site / "index.html")
+        sizes = driver.execute_script(
+            "return Array.from(document.querySelectorAll('figure.thumb svg.task-front text'))"
+            ".map(t => t.getBoundingClientRect().height)"
+        )
+        assert sizes and min(sizes) >= 10
+        fronts = driver.find_elements(By.CSS_SELECTOR, "figure.thumb circle.front")
+        assert fronts
+        link = fronts[0].find_element(By.XPATH, "..").get_dom_attribute("href")
+        assert link.startswith("entries/digits-5split-v")
+    finally:
+        driver.set_window_size(1400, 1000)
+
+
+def test_the_task_slider_shows_the_front_after_the_chosen_task(driver, committed_site, tmp_path):
+    page = next((committed_site / "suites").glob("digits-5split-v*.html"))
+    open_page(driver, page)
+    panels = driver.find_elements(By.CSS_SELECTOR, ".task-panel")
+    assert len(panels) == 5 and [p.is_displayed() for p in panels] == [False] * 4 + [True]
+    slider = driver.find_element(By.CSS_SELECTOR, "input.task-pick")
+    driver.execute_script(
+        "arguments[0].value = '2'; arguments[0].dispatchEvent(new Event('input'))", slider
+    )
+    shown = [p for p in panels if p.is_displayed()]
+    assert [p.get_attribute("data-task") for p in shown] == ["2"]
+    assert shown[0].find_element(By.TAG_NAME, "figcaption").text.startswith("After task 2 of 5")
+    assert driver.find_element(By.CSS_SELECTOR, ".task-shown").text == "2"
+    screenshot(driver, "suite-task-front", tmp_path)
 
 
 def test_headers_sort_and_the_filter_narrows(driver: Any, site: Path, tmp_path: Path) -> None:

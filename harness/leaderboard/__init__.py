@@ -18,6 +18,8 @@ above it in this list:
     comparison_plot.py plain versus enhanced bars per strategy
     plots.py           which figures a suite version gets, their captions, drawing them
     entry_charts.py    an entry's accuracy curve and heatmap
+    task_fronts.py     accuracy against GFLOPs after each task, inline SVG (and the index's
+                       thumbnail)
     entries.py         one entry's page: config, trials, inference cost, provenance, reproduce
     suite_page.py      one suite version: ranking, display names, slugs, columns, its index card
     downloads.py       each suite version's table as CSV and JSON; every record shown as a zip

@@ -163,16 +163,20 @@ def counter_disagreement_pct(cost: Mapping[str, Any]) -> float | None:
     return 0.0 if base == 0 else abs(torch_count - ptflops) / base * 100.0
 
 
-def records_to_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+def records_to_frame(
+    records: Iterable[Mapping[str, Any]], *, checked: bool = False
+) -> pd.DataFrame:
     """One flat row per ok, non-debug trial; failed and debug records are dropped here.
 
     So are records with a non-finite or impossible figure (``unusable_reason``), each with a
-    logged warning: no mean, std or front is ever computed over such a value.
+    logged warning: no mean, std or front is ever computed over such a value. ``checked``:
+    ``drop_unusable_records`` has already kept only usable ones (the site's build does).
     Raises ``ValueError`` when two records are the same trial (same entry, class order and
     seed): averaging both would silently count one seed twice. ``drop_duplicate_trials``
     resolves that leniently for the site.
     """
-    usable, unusable = drop_unusable_records(r for r in records if is_leaderboard_record(r))
+    shown = [r for r in records if is_leaderboard_record(r)]
+    usable, unusable = (shown, []) if checked else drop_unusable_records(shown)
     for warning in unusable:
         logger.warning("%s", warning)
     rows = [_record_row(r) for r in usable]

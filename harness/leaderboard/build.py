@@ -187,10 +187,10 @@ def _build_into(
 
 
 def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -> list[SuiteJob]:
-    summary = fronts.add_memory_front(
-        fronts.add_pareto_columns(aggregate.summarize(aggregate.records_to_frame(records)))
-    )
-    latencies = summarize_latencies(latency_frame(records))
+    """One job per suite version of ``records`` (``build_site`` has dropped unusable ones)."""
+    frame = aggregate.records_to_frame(records, checked=True)
+    summary = fronts.add_memory_front(fronts.add_pareto_columns(aggregate.summarize(frame)))
+    latencies = summarize_latencies(latency_frame(records, checked=True))
     styles = PlotStyles.of(summary)
     latest = aggregate.current_versions(records)
     by_version: dict[tuple[str, int], list[Mapping[str, Any]]] = {}

@@ -20,6 +20,9 @@ from harness.evaluation.metrics import METRIC_BY_NAME, METRICS, Metric
 from harness.leaderboard.aggregate import COUNTER_DISAGREEMENT_LIMIT_PCT
 from harness.leaderboard.latencies import LatencySetting
 
+# A suite whose costs are all below this many GFLOPs reads them in MFLOPs ("2.987", not "0.002987").
+MFLOPS_BELOW = 0.1
+
 
 @dataclass(frozen=True)
 class Column:
@@ -296,10 +299,7 @@ def suite_columns(
 
 
 def format_mean_std(mean: float, std: float, *, spec: str, always_std: bool = True) -> str:
-    """``"71.50 ± 1.20"``; a single seed (std NaN) shows the mean alone, a missing value "—".
-
-    A non-finite value is shown as missing, never as "inf" or "nan".
-    """
+    """``"71.50 ± 1.20"``; one seed (std NaN): the mean alone; missing or non-finite: "—"."""
     if not is_finite_number(mean):
         return "—"
     text = _format_number(mean, spec)

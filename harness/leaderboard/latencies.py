@@ -107,15 +107,16 @@ LATENCY_FRAME_COLUMNS: tuple[str, ...] = (
 )
 
 
-def latency_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per measurement of every trial ``records_to_frame`` keeps, long format.
+def latency_frame(records: Iterable[Mapping[str, Any]], *, checked: bool = False) -> pd.DataFrame:
+    """One row per measurement of every trial ``records_to_frame`` keeps, long format
+    (``checked``: as there, the records are known usable).
 
     Columns: GROUP_KEYS, TRIAL_KEYS, ``run_id``, ``setting`` (a ``LatencySetting``),
     ``ms_per_batch`` and ``images_per_s``.
     """
     rows = []
     for record in records:
-        if not is_leaderboard_record(record) or unusable_reason(record) is not None:
+        if not is_leaderboard_record(record) or (not checked and unusable_reason(record)):
             continue
         trial = dict(zip(GROUP_KEYS + TRIAL_KEYS, trial_key(record), strict=True))
         for latency in trial_latencies(record):

@@ -61,10 +61,12 @@ def pareto_figure(
     references: pd.DataFrame | None = None,
     x: str = "gflops_per_image",
     front_column: str | None = None,
+    axis: Axis | None = None,
 ) -> Figure:
-    """Accuracy against a cost (``x``, one of AXES; log scale), error bars over seeds, the
-    front (``front_column``, default ``pareto_<metric>``), labelled points; ``references``:
-    published points to draw apart (never on the front), labelled too."""
+    """Accuracy against a cost (``x``: one of AXES, or any column ``axis`` names; log scale),
+    error bars over seeds, the front (``front_column``, default ``pareto_<metric>``), labelled
+    points; ``references``: published points drawn apart (never on the front), labelled."""
+    axis = axis or AXES[x]
     rows = rows.assign(**{X: rows[x]}).dropna(subset=[metric, X])
     front_column = front_column or f"pareto_{metric}"
     # Published points sit on this axis only where their source gives that cost.
@@ -82,15 +84,8 @@ def pareto_figure(
                 color=DOUBT_COLOUR)  # fmt: skip
     front = rows[rows[front_column].astype(bool)].sort_values([X, metric])
     if not front.empty:
-        ax.step(
-            front[X],
-            front[metric],
-            where="post",
-            color="black",
-            linestyle="--",
-            linewidth=1.2,
-            zorder=4,
-        )
+        ax.step(front[X], front[metric], where="post", color="black", linestyle="--",
+                linewidth=1.2, zorder=4)  # fmt: skip
     label_all = len(rows) <= LABEL_ALL_POINTS_UP_TO
     labelled, points = rows if label_all else front, rows
     if not papers.empty:
@@ -102,10 +97,10 @@ def pareto_figure(
     # First: labels are placed in screen space.
     set_flops_axis(ax, points[X].astype(float))
     _label_points(ax, labelled, points, metric=metric)
-    ax.set_xlabel(AXES[x].label)
+    ax.set_xlabel(axis.label)
     ax.set_ylabel(f"{COLUMN_BY_KEY[metric].header} (%), mean ± std over seeds")
-    note = "" if label_all else " (labels: Pareto front only)"
-    ax.set_title(f"{title}: {COLUMN_BY_KEY[metric].header} vs {AXES[x].short}{note}")
+    note = "" if label_all else " (labels: Pareto front only)" if not front.empty else ""
+    ax.set_title(f"{title}: {COLUMN_BY_KEY[metric].header} vs {axis.short}{note}")
     ax.grid(True, which="both", alpha=0.25)
     _style_legends(ax, rows, styles, has_front=not front.empty, has_doubt=not doubtful.empty,
                    has_paper=not papers.empty)  # fmt: skip
@@ -151,11 +146,12 @@ LABEL_SPOTS = ((5, 3, "left", "bottom"), (5, -3, "left", "top"),
 
 
 def _label_points(ax: Any, labelled: pd.DataFrame, points: pd.DataFrame, *, metric: str) -> None:
-    """Each label beside its own point, in the first spot where it overlaps no other label
-    and its near corner is closer to its own point than to any other; a point with no such
-    spot stays unlabelled (its marker and the legend still say what it is) rather than
-    mislabelled."""
+    """Each label beside its own point, in the first spot inside the axes where it overlaps
+    no other label and its near corner is closer to its own point than to any other; a point
+    with no such spot stays unlabelled (its marker and the legend still say what it is)
+    rather than mislabelled."""
     renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)  # a label outside the axes would be cut or stray
     xy = points[[X, metric]].to_numpy(dtype=float)
     screen = ax.transData.transform(xy[np.isfinite(xy).all(axis=1)])
     placed: list[Any] = []
@@ -175,12 +171,20 @@ def _label_points(ax: Any, labelled: pd.DataFrame, points: pd.DataFrame, *, metr
                 color=colour,
             )
             box = text.get_window_extent(renderer)
-            if not any(box.overlaps(other) for other in placed) and _nearest_is_own(
-                box, own, screen
+            if (
+                _within(box, frame)
+                and not any(box.overlaps(other) for other in placed)
+                and _nearest_is_own(box, own, screen)
             ):
                 placed.append(box)
                 break
             text.remove()
+
+
+def _within(box: Any, frame: Any) -> bool:
+    return bool(
+        box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
+    )
 
 
 def _nearest_is_own(box: Any, own: np.ndarray, screen: np.ndarray) -> bool:

@@ -19,18 +19,19 @@ import matplotlib
 import pandas as pd
 
 from harness.leaderboard import aggregate
-from harness.leaderboard.columns import COLUMN_BY_KEY
+from harness.leaderboard.columns import COLUMN_BY_KEY, Column
 from harness.leaderboard.comparison_plot import comparison_figure, comparison_groups
 from harness.leaderboard.figure_style import PLOT_RC, PlotStyles
 from harness.leaderboard.fronts import pareto_front
-from harness.leaderboard.pareto_plot import AXES, pareto_figure
+from harness.leaderboard.pareto_plot import AXES, Axis, pareto_figure
 
 GFLOPS = "gflops_per_image"
+BWT = "bwt_pct"
 
 PLOT_COLUMNS = ["display", "plot_label", "strategy", "framework", "backbone", "variant",
                 "reference", "gflops_per_image", "params_millions", "kept_memory_megabytes",
-                *aggregate.ACCURACY_METRICS,
-                *(f"{m}_std" for m in aggregate.ACCURACY_METRICS),
+                *aggregate.ACCURACY_METRICS, BWT,
+                *(f"{m}_std" for m in (*aggregate.ACCURACY_METRICS, BWT)),
                 *(f"pareto_{m}" for m in aggregate.ACCURACY_METRICS),
                 "gflops_in_doubt"]  # fmt: skip
 
@@ -53,17 +54,19 @@ def plan_plots(
     slug: str,
     primary_metric: str,
     current: bool = True,
+    latency_columns: Sequence[Column] = (),
 ) -> PlotPlan:
     """Decide the figures of suite version ``name`` v``version``, their files and captions.
 
     ``rows``: its ranked summary rows; ``slug``: the stem of its files; ``current``: whether
-    it is its suite's newest version (only that one gets the figures on the other axes).
+    it is its suite's newest version (only that one gets the figures on the other axes);
+    ``latency_columns``: its table's latency columns (``rows`` holds their values).
     """
     plan = PlotPlan()
     rows = rows.dropna(subset=["gflops_per_image"])
     if rows.empty:
         return plan
-    data = rows[PLOT_COLUMNS]
+    data = rows[PLOT_COLUMNS + [c.key for c in latency_columns]]
     title = f"{name} v{version}"
     primary = primary_metric
     for metric in sorted(aggregate.ACCURACY_METRICS, key=lambda m: m != primary):
@@ -74,8 +77,11 @@ def plan_plots(
         plan.jobs.append({"kind": "pareto", "stem": stem, "formats": formats, "rows": data,
                           "metric": metric, "title": title, "styles": styles})  # fmt: skip
         plan.plots.append(_plot_entry(stem, formats, metric=metric, title=title, kind="pareto"))
-    _plan_other_axes(plan, data, title=title, slug=slug, metric=primary, styles=styles,
-                     current=current)  # fmt: skip
+    if current:  # an archived version: nobody ranks against it, and each figure costs the build
+        _plan_forgetting(plan, data, title=title, slug=slug, styles=styles)
+        _plan_other_axes(plan, data, title=title, slug=slug, metric=primary, styles=styles)
+        _plan_latency(plan, data, latency_columns, title=title, slug=slug, metric=primary,
+                      styles=styles)  # fmt: skip
     groups = comparison_groups(rows)
     if not groups:
         plan.comparison_note = (
@@ -106,10 +112,8 @@ OTHER_AXES = {"params_millions": "params", "kept_memory_megabytes": "memory"}
 
 def _plan_other_axes(
     plan: PlotPlan, data: pd.DataFrame, *, title: str, slug: str, metric: str,
-    styles: PlotStyles, current: bool,
+    styles: PlotStyles,
 ) -> None:  # fmt: skip
-    if not current:
-        return  # an archived version: nobody ranks against it, and each figure costs the build
     for x, name in OTHER_AXES.items():
         if not data[x].notna().any():
             continue  # records older than the figure: no plot rather than an empty one
@@ -121,6 +125,51 @@ def _plan_other_axes(
                           "styles": styles, "x": x, "front_column": "front"})  # fmt: skip
         plan.plots.append(_plot_entry(stem, ("svg",), metric=metric, title=title,
                                       kind="pareto", x=x))  # fmt: skip
+
+
+def _plan_forgetting(
+    plan: PlotPlan, data: pd.DataFrame, *, title: str, slug: str, styles: PlotStyles
+) -> None:
+    """BWT against GFLOPs, without a front: a method that learns nothing new forgets nothing,
+    so the highest BWT is no goal on its own; the figure shows what compression does to
+    forgetting, beside the accuracy it keeps."""
+    if data[BWT].isna().all():
+        return
+    stem = f"{slug}-bwt"
+    plan.jobs.append({"kind": "pareto", "stem": stem, "formats": ("svg",), "metric": BWT,
+                      "rows": data.assign(no_front=False), "title": title, "styles": styles,
+                      "front_column": "no_front"})  # fmt: skip
+    plan.plots.append(_plot_entry(stem, ("svg",), metric=BWT, title=title, kind="forgetting"))
+
+
+def _plan_latency(
+    plan: PlotPlan, data: pd.DataFrame, columns: Sequence[Column], *, title: str, slug: str,
+    metric: str, styles: PlotStyles,
+) -> None:  # fmt: skip
+    """The primary metric against batch-1 latency, one figure per device (latencies of two
+    devices never share an axis), each with its own front; where a device was measured in
+    several settings (threads, precision), the one most entries have."""
+    by_device: dict[str, Column] = {}
+    for column in columns:
+        setting = column.latency
+        if setting is None or setting.batch_size != 1 or data[column.key].notna().sum() < 2:
+            continue
+        device = f"{setting.device}:{setting.device_name}"
+        held = by_device.get(device)
+        if held is None or data[column.key].notna().sum() > data[held.key].notna().sum():
+            by_device[device] = column
+    for column in by_device.values():
+        competing = data[data["reference"].isna()]
+        front = pareto_front(competing, x=column.key, y=metric)
+        stem = f"{slug}-pareto-{column.key}"
+        axis = Axis(f"latency, ms per image at batch 1, {column.qualifier} (log scale)",
+                    f"latency ({column.qualifier})")  # fmt: skip
+        plan.jobs.append({"kind": "pareto", "stem": stem, "formats": ("svg",), "axis": axis,
+                          "rows": data.assign(front=front.reindex(data.index, fill_value=False)),
+                          "metric": metric, "title": title, "styles": styles, "x": column.key,
+                          "front_column": "front"})  # fmt: skip
+        plan.plots.append(_plot_entry(stem, ("svg",), metric=metric, title=title,
+                                      kind="pareto", x=column.key, axis=axis))  # fmt: skip
 
 
 def add_reference_points(
@@ -145,13 +194,23 @@ def add_reference_points(
 
 def _plot_entry(
     stem: str, formats: Sequence[str], *, metric: str, title: str, kind: str, x: str = "",
+    axis: Axis | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     header = COLUMN_BY_KEY[metric].header
-    if kind == "pareto" and x and x != GFLOPS:
-        cost = AXES[x].short
+    if kind == "forgetting":
+        alt = f"{header} against GFLOPs per image for {title}"
+        caption = (
+            f"{header} (backward transfer, mean ± std over seeds; 0: no forgetting, negative: "
+            "accuracy lost on earlier tasks) against inference GFLOPs per image, log scale. "
+            "No front: a learner that learns nothing new forgets nothing, so read it beside "
+            "the accuracy figures. Markers as on the GFLOPs figure."
+        )
+    elif kind == "pareto" and x and x != GFLOPS:
+        axis = axis or AXES[x]
+        cost = axis.short
         alt = f"{header} against {cost} for {title}"
         caption = (
-            f"{header} (mean ± std over seeds) against {AXES[x].label}. The dashed step line "
+            f"{header} (mean ± std over seeds) against {axis.label}. The dashed step line "
             f"is the Pareto front on this axis: no other entry has both less {cost} and more "
             "accuracy. Markers as on the GFLOPs figure."
         )
@@ -189,7 +248,7 @@ def draw_plot(job: Mapping[str, Any], plot_dir: Path) -> list[str]:
         if job["kind"] == "pareto":
             fig = pareto_figure(rows, metric=job["metric"], title=job["title"],
                                 styles=job["styles"], references=job.get("references"),
-                                x=job.get("x", GFLOPS),
+                                x=job.get("x", GFLOPS), axis=job.get("axis"),
                                 front_column=job.get("front_column"))  # fmt: skip
         else:
             fig = comparison_figure(

@@ -28,6 +28,7 @@ from harness.leaderboard.baselines import (
 from harness.leaderboard.columns import (
     COLUMN_BY_KEY,
     DETAIL_COLUMNS,
+    MFLOPS_BELOW,
     TASK_AWARE,
     Column,
     latency_statistic,
@@ -36,6 +37,7 @@ from harness.leaderboard.columns import (
 from harness.leaderboard.entries import entry_page
 from harness.leaderboard.figure_style import PlotStyles
 from harness.leaderboard.plots import plan_plots
+from harness.leaderboard.task_fronts import task_front_panels
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,8 @@ class SuitePage:
     # The hardware every trial ran on, when it is one kind: said once above the table rather
     # than in a column of identical cells.
     one_hardware: str | None = None
+    # Accuracy against GFLOPs after each task (``task_fronts``); None: no cost curves recorded.
+    task_fronts: dict[str, Any] | None = None
 
     slug: str = ""
     href: str = ""  # from the site's root, like every link the templates get
@@ -124,8 +128,14 @@ class SuitePage:
             "num_entries": len(self.entries),
             "best": {**{k: best[k] for k in keep}, "cost": self._cost(best)} if best else None,
             "answers": self._answers(competing),
-            "thumbs": [p for p in self.plots if p["png"]],
+            "thumb": self._thumbnail(),
         }
+
+    def _thumbnail(self) -> dict[str, Any] | None:
+        """The front after the last task, drawn small on the index (its last panel only)."""
+        if self.task_fronts is None:
+            return None
+        return {**self.task_fronts, "panels": self.task_fronts["panels"][-1:]}
 
     def _cost(self, entry: Mapping[str, Any]) -> str:
         """The entry's GFLOPs as the table shows them, with their unit: "0.1939 MFLOPs"."""
@@ -203,10 +213,12 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
         )
         for row in rows.to_dict("records")
     ]
+    suite.task_fronts = task_front_panels(suite.entries, job.styles.colours)
     kinds = {kind for entry in suite.entries for kind in entry["hardware"]}
     suite.one_hardware = next(iter(kinds)) if len(kinds) == 1 else None
     plan = plan_plots(rows, job.styles, name=suite.name, version=suite.version, slug=suite.slug,
-                      primary_metric=info["primary_metric"], current=suite.current)  # fmt: skip
+                      primary_metric=info["primary_metric"], current=suite.current,
+                      latency_columns=[c for c in columns if c.latency is not None])  # fmt: skip
     suite.plots, suite.plot_jobs, suite.comparison_note = (
         plan.plots,
         plan.jobs,
@@ -289,9 +301,6 @@ def _tasks_text(num_tasks: Any, classes: Any) -> str:
     return f"{num_tasks} tasks" if num_tasks is not None else "tasks not recorded"
 
 
-# GFLOPs: a suite whose every entry costs less reads its costs in MFLOPs ("2.987 … 14.94"
-# rather than "0.002987 … 0.01494").
-MFLOPS_BELOW = 0.1
 # Numeric columns hidden until picked: what only some readers compare (forgetting beside BWT,
 # the second accuracy difference and cost ratio, size, training samples, memory kept). The
 # template also hides the strategy, framework and backbone (the entry's name and page say

@@ -115,10 +115,11 @@ def _latency_problem(item: Any) -> str:
 
 def out_of_range(value: Any, bounds: tuple[float, float]) -> str:
     """ "" for a finite number within ``bounds``, else what is wrong with ``value``."""
-    if value is None:
-        return "missing"
-    if isinstance(value, bool) or not isinstance(value, Real):
-        return f"not a number ({value!r})"
+    if type(value) is not float and type(value) is not int:  # JSON's own types skip the ABC
+        if value is None:
+            return "missing"
+        if isinstance(value, bool) or not isinstance(value, Real):
+            return f"not a number ({value!r})"
     if not math.isfinite(value):
         return f"{value!r}, not a finite number"
     low, high = bounds

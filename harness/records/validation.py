@@ -7,6 +7,7 @@ every summary metric is recomputed from it and must agree with the stored one.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,8 +44,8 @@ def validate_record(record: Any) -> list[str]:
     missing = [k for k in REQUIRED_KEYS if k not in record]
     if missing:
         return [f"missing key(s): {', '.join(missing)}"]
-    problems = [f"{where}={value!r}: every number must be finite"
-                for where, value in _non_finite_numbers(record)]  # fmt: skip
+    non_finite = _non_finite_numbers(record) if _may_hold_non_finite(record) else ()
+    problems = [f"{where}={value!r}: every number must be finite" for where, value in non_finite]
     if record["schema_version"] != SCHEMA_VERSION:
         problems.append(
             f"schema_version {record['schema_version']!r} is not {SCHEMA_VERSION} (this harness)"
@@ -90,6 +91,16 @@ def _per_task_problems(record: dict[str, Any]) -> list[str]:
         problems.append(f"inference_cost.after_task has {len(curve)} points, not one per task "
                         f"({tasks})")  # fmt: skip
     return problems
+
+
+def _may_hold_non_finite(record: dict[str, Any]) -> bool:
+    """False when ``record`` provably holds only finite numbers: JSON's C encoder refuses NaN
+    and infinities in one pass, ten times faster than the walk that names where they are."""
+    try:
+        json.dumps(record, allow_nan=False)
+    except (ValueError, TypeError):  # a non-finite number, or a value JSON cannot write
+        return True
+    return False
 
 
 def _non_finite_numbers(value: Any, where: str = "record") -> Iterable[tuple[str, float]]:
