@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from harness.leaderboard.build import build_site
-from tests.record_factory import latency, make_record
+from tests.record_factory import latency, make_record, with_hardware
 from tests.test_aggregate import golden_records
 from tests.test_site import EVIL_LABEL, EVIL_VALUE
 
@@ -333,3 +333,21 @@ def test_two_chosen_entries_open_side_by_side(driver: Any, site: Path) -> None:
     assert values == ["73.50 ± 4.95", "55.00"]  # the suite table's figures, side by side
     status = driver.find_element(By.CSS_SELECTOR, ".compare-status").text
     assert status == f"2 of {len(rows)} entries chosen."
+
+
+def test_entries_filter_by_where_they_ran(driver: Any, tmp_path: Path) -> None:
+    """Where an entry ran (device, processor, threads, precision) is in its row when the
+    suite's trials ran on more than one kind of hardware, and the filter narrows by it."""
+    gpu = [with_hardware(make_record(label="lwf", seed=s), processor="Intel Xeon",
+                         torch_threads=4, device_name="NVIDIA H200", precision="bf16")
+           for s in (1, 2)]  # fmt: skip
+    cpu = [with_hardware(make_record(label="icarl", seed=s, gflops=0.2),
+                         processor="AMD EPYC 9654", torch_threads=8) for s in (1, 2)]  # fmt: skip
+    site = build_site(gpu + cpu, tmp_path / "site").parent
+    open_page(driver, site / "suites" / "digits-5split-v1.html")
+    box = driver.find_element(By.CSS_SELECTOR, "input.table-filter")
+    box.send_keys("H200")
+    assert column(driver, 0, attribute=None) == ["lwf"]
+    box.clear()
+    box.send_keys("EPYC 9654")
+    assert column(driver, 0, attribute=None) == ["icarl"]
