@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.api.config import ConfigError
+from harness.api.config import ConfigError, resolve_config
 from harness.api.testing import tiny_suite
 from harness.data.stream import Split, TaskData, TaskInfo
 from harness.models.incremental_net import IncrementalNet
@@ -41,14 +41,14 @@ def _after_first_task(budget: int = 8, config: BiCConfig | None = None):
     strategy, model = BiC(config or BiCConfig(), memory=ExemplarMemory(budget)), _model()
     first = _task(0, (0, 1))
     model.add_classes(2)
-    strategy.begin_task(model, first.info)
+    strategy.begin_task(model, first)
     strategy.end_task(model, first)
     return strategy, model
 
 
 def _next_task(strategy: BiC, model: IncrementalNet, task: TaskData) -> None:
     model.add_classes(len(task.info.classes))
-    strategy.begin_task(model, task.info)
+    strategy.begin_task(model, task)
 
 
 def _stage_with_the_harness_loop(calls: list[dict]):
@@ -181,7 +181,7 @@ def test_the_stage_one_loss_weighs_distillation_by_the_share_of_old_classes() ->
     logits = model(x)  # the task-2 layer is still the identity
     distill = soft_cross_entropy(logits[:, :2], old_model(x)[:, :2], 2.0)
     expected = 0.5 * F.cross_entropy(logits, y) + 0.5 * distill
-    loss = strategy.loss(model, x, y, second.info).detach()
+    loss = strategy.loss(model, x, y, second).detach()
     assert float(loss) == pytest.approx(float(expected.detach()))
 
 
@@ -213,4 +213,4 @@ def test_a_bic_trial_meters_the_bias_stage_from_task_two_on() -> None:
 )
 def test_a_bad_config_value_is_refused(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        BiCConfig(**overrides)
+        resolve_config(BiCConfig, overrides, scope="strategy")

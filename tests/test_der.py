@@ -8,6 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
+from harness.api.config import resolve_config
 from harness.api.testing import tiny_suite
 from harness.data.pixels import with_pixel_normalization
 from harness.data.stream import TaskInfo
@@ -145,9 +146,11 @@ def test_the_auxiliary_loss_maps_every_old_class_to_one_class() -> None:
 @pytest.mark.parametrize("bad", [{"aux_weight": float("nan")}, {"aux_weight": -1.0}])
 def test_bad_configs_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError, match="aux_weight"):
-        DERConfig(**bad)
+        resolve_config(DERConfig, bad, scope="strategy")
+    with pytest.raises(ValueError, match="aux_weight"):  # MEMO inherits DER's ranges
+        resolve_config(MEMOConfig, bad, scope="strategy")
     with pytest.raises(ValueError, match="shared_blocks"):
-        MEMOConfig(shared_blocks=-1)
+        resolve_config(MEMOConfig, {"shared_blocks": -1}, scope="strategy")
 
 
 def test_tiny_suite_is_what_the_known_answers_assume() -> None:

@@ -68,10 +68,10 @@ def test_the_loss_adds_logit_matching_and_label_replay_on_old_classes() -> None:
     strategy.end_task(model, _task(0, (0, 1), 2))
     model.add_classes(2)
     second = _task(1, (2, 3), 4)
-    strategy.begin_task(model, second.info)
+    strategy.begin_task(model, second)
     x, y = second.train.x[:5], second.train.y[:5]
     torch.manual_seed(1)
-    loss = strategy.loss(model, x, y, second.info)
+    loss = strategy.loss(model, x, y, second)
     torch.manual_seed(1)  # the same two replay draws, by hand
     replay = strategy._replay
     bx, stored, mask = replay.logit_batch(5)
@@ -96,17 +96,17 @@ def test_the_replay_draws_are_declared_as_the_samples_the_model_sees() -> None:
     strategy = DERpp(DERppConfig(), memory=memory)
     model = _model(2)
     first = _task(0, (0, 1), 2)
-    strategy.begin_task(model, first.info)
-    assert strategy.replayed_samples(5, first.info) == 0  # nothing to replay on task 1
+    strategy.begin_task(model, first)
+    assert strategy.replayed_samples(5, first) == 0  # nothing to replay on task 1
     strategy.end_task(model, first)
     model.add_classes(2)
     second = _task(1, (2, 3), 4)
-    strategy.begin_task(model, second.info)
+    strategy.begin_task(model, second)
     seen: list[int] = []
     handle = model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
-    strategy.loss(model, second.train.x[:5], second.train.y[:5], second.info)
+    strategy.loss(model, second.train.x[:5], second.train.y[:5], second)
     handle.remove()
-    assert sum(seen) == 5 + strategy.replayed_samples(5, second.info) == 15
+    assert sum(seen) == 5 + strategy.replayed_samples(5, second) == 15
 
 
 def test_a_derpp_trial_meters_three_batches_a_step_once_it_replays() -> None:

@@ -322,3 +322,17 @@ def test_check_range_names_key_value_and_range() -> None:
         check_range("n", 2.0, at_least=1, integer=True, optional=True)
     check_range("n", None, at_least=1, integer=True, optional=True)
     check_range("r", 0.0, at_least=0, below=1)
+
+
+def test_a_labels_ratio_sets_the_frameworks_ratio(tmp_path) -> None:
+    """``--method lwf+prepruning@0.6`` as the suites' labels write it: the framework's ratio
+    is 0.6 and the label says so; a ratio that is not a number names the --set to use."""
+    from harness.run.grid import plan_trials
+
+    plan = plan_trials(suite="digits-5split", methods=["lwf+prepruning@0.6"], seeds=[1],
+                       results_dir=tmp_path)  # fmt: skip
+    (trial,) = [t for t in plan.resolved if t.spec.backbone == "compact_cnn"]
+    assert trial.spec.label == "lwf+prepruning@0.6"
+    assert trial.config_dict["framework"]["ratio"] == 0.6
+    with pytest.raises(ConfigError, match=r"--set framework.ratio=0.6"):
+        plan_trials(suite="digits-5split", methods=["lwf+prepruning@big"], results_dir=tmp_path)

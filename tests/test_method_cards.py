@@ -131,7 +131,8 @@ def test_an_adapter_outside_the_harness_is_unpackaged_and_its_comments_are_read(
     assert fields["alpha"]["comment"] == "alpha: 0.5, a made-up value\nfor the test."
     assert fields["beta"]["comment"] == "beta: trailing comment"
     assert fields["gamma"] == {"name": "gamma", "type": "tuple[int, ...]", "default": "[1, 2]",
-                               "comment": "", "declared_in": "ToyConfig"}  # fmt: skip
+                               "range": "", "comment": "", "declared_in": "ToyConfig"}  # fmt: skip
+    assert fields["alpha"]["range"] == "a finite number"  # a float: never NaN, declared or not
     assert card["description"] == "A <b>toy</b>."
     assert card["paper"].startswith("Method cards: read from the adapters")  # this module's
     assert {"name": "network_growth", "value": '"rebuilds"',

@@ -19,7 +19,7 @@ from harness.leaderboard import build as build_module
 from harness.leaderboard import files as files_module
 from harness.leaderboard.build import build_site
 from harness.leaderboard.columns import COLUMNS, format_mean_std
-from harness.leaderboard.entries import reproduce_command
+from harness.leaderboard.reproduction import reproduce_command
 from harness.leaderboard.figure_style import set_flops_axis
 from harness.leaderboard.files import SiteFolderError
 from harness.records.layout import record_path
@@ -284,6 +284,19 @@ def test_reproduce_command_quotes_and_passes_every_config_value() -> None:
         "--set 'strategy.note=a b'",
         "--set 'training.milestones=[1, 2]'",
     ]
+
+
+def test_a_plugin_entrys_reproduce_steps_install_its_package_first() -> None:
+    from harness.leaderboard.reproduction import plugin_installs
+
+    record = make_record(label="replay")
+    record["method"]["origins"] = {
+        "strategy": {"origin": "plugin", "package": "cilbench-replay", "version": "0.2.0",
+                     "module": "replay.strategy", "entry_point": "cilbench.strategies:replay"},
+        "framework": {"origin": "built-in", "module": "methods.frameworks.none"},
+    }  # fmt: skip
+    assert plugin_installs(record) == ["pip install cilbench-replay==0.2.0"]
+    assert plugin_installs(make_record(label="lwf")) == []  # built-in adapters: nothing
 
 
 def test_raw_records_are_published_next_to_the_pages(site: Path) -> None:

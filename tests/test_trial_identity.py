@@ -64,9 +64,10 @@ def test_the_command_line_finds_the_suite_entrys_record_and_skips_it(
     monkeypatch.setattr(run_command, "_run_plan", no_run)
     argv = ["run", "--suite", SUITE, "--method", "lwf+postpruning", "--seeds", "1",
             "--results", str(results), "--no-site"]  # fmt: skip
-    with caplog.at_level(logging.INFO, logger="cilbench"):
+    with caplog.at_level(logging.DEBUG, logger="cilbench"):
         assert cli.main(argv) == cli.EXIT_OK
     out = caplog.text
-    assert f"skip {label} ({backbone}) seed=1: {committed}" in out
+    assert "skipped 1 trial(s) that already have a record" in out  # one line at INFO
+    assert f"skip {label} ({backbone}) seed=1: {committed}" in out  # each at DEBUG
     assert "nothing to run" in out
     assert [p.name for p in results.rglob("*.json")] == [committed.name]

@@ -171,7 +171,7 @@ def test_valid_hub_file_resolves_with_its_sha256_and_url(
     record = json.loads(json.dumps(resolved.to_record()))
     assert record == {
         "source": "torchvision:IMAGENET1K_V1",
-        "path": str(cached),
+        "path": cached.name,  # a hub cache is this machine's: the file's name alone
         "sha256": digest,
         "url": resolved.url,
     }
@@ -184,6 +184,16 @@ def test_local_path_resolves_with_its_full_sha256(tmp_path: Path) -> None:
     assert resolved.source == str(path) and resolved.path == path.resolve()
     assert resolved.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert resolved.to_record()["url"] is None
+    # Outside the project: the record names the file alone, never this machine's path.
+    assert resolved.to_record()["source"] == resolved.to_record()["path"] == "backbone.pt"
+
+
+def test_a_weights_file_inside_the_project_is_named_relative_to_it() -> None:
+    from harness.models.weights import PROJECT_ROOT, portable_path
+
+    assert portable_path(PROJECT_ROOT / "checkpoints" / "x.pt") == "checkpoints/x.pt"
+    assert portable_path("checkpoints/x.pt") == "checkpoints/x.pt"
+    assert portable_path("/somewhere/else/x.pt") == "x.pt"
 
 
 def test_missing_local_path_fails_with_the_path(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.registry import Registry
-from harness.data.stream import Split, TaskData, TaskInfo
+from harness.data.stream import Split, TaskData
 from harness.models.incremental_net import IncrementalNet
 from harness.training.budget import DEFAULT_ROLE
 from harness.training.exemplars import ExemplarMemory
@@ -117,7 +117,11 @@ class Strategy:
         self.config = config
         self.memory = memory
 
-    def begin_task(self, model: IncrementalNet, task: TaskInfo) -> None:
+    # The hooks, in the order the harness calls them on each task. ``task`` is always the
+    # task's ``TaskData`` (its facts: ``task.index``, ``task.classes``, ``task.num_old_classes``;
+    # its ``train`` and ``val`` splits); ``model`` is the framework's ``IncrementalNet``.
+
+    def begin_task(self, model: IncrementalNet, task: TaskData) -> None:
         """Called after the head has grown for ``task`` and before training on it."""
 
     def training_data(self, task: TaskData) -> Split:
@@ -136,17 +140,17 @@ class Strategy:
         fine-tunes a compressed copy of the model (post-pruning) fine-tunes it on this."""
         return self.training_data(task)
 
-    def replayed_samples(self, batch_size: int, task: TaskInfo) -> int:
+    def replayed_samples(self, batch_size: int, task: TaskData) -> int:
         """Samples ``loss`` draws beyond the batch of ``batch_size`` it is given (e.g. DER++'s
         replay draws): the harness's meter counts them as training samples too."""
         return 0
 
-    def sample_weights(self, data: Split, task: TaskInfo) -> torch.Tensor | None:
+    def sample_weights(self, data: Split, task: TaskData) -> torch.Tensor | None:
         """Per-sample weights for drawing batches from ``data`` (None: plain shuffling)."""
         return None
 
     def loss(
-        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskData
     ) -> torch.Tensor:
         """Training loss of one batch; the default is cross-entropy over all seen classes."""
         return F.cross_entropy(model(x), y)
@@ -263,7 +267,7 @@ def start_task(
     """Grow the head for the task's classes and let the strategy prepare (once per task)."""
     model.add_classes(len(task.info.classes))
     model.to(context.device)
-    strategy.begin_task(model, task.info)
+    strategy.begin_task(model, task)
 
 
 def train_on_task(
@@ -289,7 +293,7 @@ def train_on_task(
     """
 
     def loss_fn(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        loss = strategy.loss(m, x, y, task.info)
+        loss = strategy.loss(m, x, y, task)
         return loss if extra_loss is None else loss + extra_loss(m, x, y)
 
     data = strategy.training_data(task)
@@ -301,9 +305,9 @@ def train_on_task(
         epochs=context.training.epochs_for_task(task.info.index) if epochs is None else epochs,
         parameters=[*model.parameters(), *extras] if extras else None,
         after_backward=after_backward,
-        sample_weights=strategy.sample_weights(data, task.info),
+        sample_weights=strategy.sample_weights(data, task),
         role=role,
-        extra_samples=lambda batch_size: strategy.replayed_samples(batch_size, task.info),
+        extra_samples=lambda batch_size: strategy.replayed_samples(batch_size, task),
     )
     if extra_stages:
         run_stages(context, model, strategy, task, role=role)

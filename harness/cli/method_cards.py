@@ -24,6 +24,7 @@ import logging
 import sys
 import textwrap
 import tokenize
+import typing
 from typing import Any
 
 from harness.api.adapters import (
@@ -34,6 +35,7 @@ from harness.api.adapters import (
     Strategy,
     load_adapters,
 )
+from harness.api.config import declared_range
 from harness.records.provenance import adapter_origin
 
 logger = logging.getLogger(__name__)
@@ -135,6 +137,7 @@ def config_fields(config: Any) -> dict[str, Any]:
             for field, text in _field_comments(owner).items():
                 comments[field] = (text, owner.__qualname__)
     fields = []
+    hints = _type_hints(config)
     for field in dataclasses.fields(config):
         comment, declared_in = comments.get(field.name, ("", ""))
         fields.append(
@@ -142,6 +145,7 @@ def config_fields(config: Any) -> dict[str, Any]:
                 "name": field.name,
                 "type": field.type if isinstance(field.type, str) else _type_name(field.type),
                 "default": _default_text(field),
+                "range": _range_text(field, hints.get(field.name)),
                 "comment": comment,
                 "declared_in": declared_in,
             }
@@ -183,6 +187,26 @@ def _field_comments(owner: type) -> dict[str, str]:
             above.append(trailing[node.lineno])
         found[node.target.id] = "\n".join(above)
     return found
+
+
+def _type_hints(config: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(config)
+    except Exception as error:  # a plugin's unresolvable annotation: no ranges, no crash
+        logger.warning("no type hints for %s: %s", config.__qualname__, error)
+        return {}
+
+
+def _range_text(field: dataclasses.Field, annotation: Any) -> str:
+    """The values ``resolve_config`` accepts, in words: the declared range, else "any finite
+    number" for a float (never NaN or infinite), else "" (the type alone says it)."""
+    optional = type(None) in typing.get_args(annotation)
+    bounds = declared_range(field)
+    if bounds is not None:
+        return bounds.text(optional=optional)
+    if annotation is float or float in typing.get_args(annotation):
+        return "a finite number" + (" or null" if optional else "")
+    return ""
 
 
 def _default_text(field: dataclasses.Field) -> str:

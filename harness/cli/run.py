@@ -157,8 +157,11 @@ def command_run(args: argparse.Namespace) -> int:
     address = args.address or os.environ.get("RAY_ADDRESS")
     if not address:
         check_local_gpus(args.gpus_per_trial)
+    if plan.skipped:  # one line, not one per trial: a rerun of a whole suite skips dozens
+        log.info("skipped %d trial(s) that already have a record in %s (ARGS='--overwrite' "
+                 "or --overwrite reruns them)", len(plan.skipped), args.results)  # fmt: skip
     for skipped in plan.skipped:
-        log.info("skip %s (record exists; --overwrite to rerun)", skipped)
+        log.debug("skip %s", skipped)
     if not plan.specs:
         log.info("nothing to run: every trial already has a record in %s", args.results)
         return build_site_after_run(args, EXIT_OK)

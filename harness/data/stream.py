@@ -58,11 +58,33 @@ class TaskInfo:
 
 @dataclass(frozen=True)
 class TaskData:
-    """One task as an adapter sees it: its training data and its validation data."""
+    """One task as an adapter sees it: what it is (``info``), its training data and its
+    validation data. Every hook of a strategy receives this one type; the task's facts read
+    the same from it as from ``info`` (``task.index``, ``task.num_old_classes``, ...)."""
 
     info: TaskInfo
     train: Split
     val: Split
+
+    @property
+    def index(self) -> int:
+        return self.info.index
+
+    @property
+    def num_tasks(self) -> int:
+        return self.info.num_tasks
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        return self.info.classes
+
+    @property
+    def num_seen_classes(self) -> int:
+        return self.info.num_seen_classes
+
+    @property
+    def num_old_classes(self) -> int:
+        return self.info.num_old_classes
 
 
 class TestDataAccessError(RuntimeError):

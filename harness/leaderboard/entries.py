@@ -12,10 +12,8 @@ as a heatmap.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -44,6 +42,13 @@ from harness.leaderboard.entry_charts import (
 )
 from harness.leaderboard.fronts import MEMORY_FRONT
 from harness.leaderboard.latencies import trial_latencies
+from harness.leaderboard.reproduction import (
+    config_rows,
+    plain_text_of,
+    plugin_installs,
+    reproduce_command,
+    set_options_of,
+)
 from harness.leaderboard.usable import resource_values
 
 REFERENCE_NAMES = {"upper_bound": "upper bound", "lower_bound": "lower bound"}
@@ -68,7 +73,7 @@ def entry_page(
     records = sorted(records, key=lambda r: (int(r["suite"].get("order_index", 0)), r["seed"]))
     reference = row["reference"] if isinstance(row["reference"], str) else None
     first = records[0]
-    options = _set_options(first["method"].get("config") or {})  # one config per entry
+    options = set_options_of(first["method"].get("config") or {})  # one config per entry
     per_seed = columns if trial_columns is None else trial_columns
     trials = [_trial(r, set_options=options, columns=per_seed) for r in records]
     hardware = sorted({t["hardware"] for t in trials})
@@ -97,7 +102,7 @@ def entry_page(
         "gflops": summary_cell(row, COLUMN_BY_KEY["gflops_per_image"])._replace(flags=flags),
         "uncounted_ops": list(row.get("uncounted_ops") or ()),
         "counters_disagree": any(t["counters"].flags for t in trials),
-        "config": _config_rows(first["method"]["config"]),
+        "config": config_rows(first["method"]["config"]),
         "trials": trials,
         "latencies": _latency_rows(trials),
         "provenance": _provenance_table(trials),
@@ -189,6 +194,7 @@ def _trial(
         },
         "reproduce": reproduce_command(record, set_options=set_options),
         "checkout": f"git checkout {commit}" if commit else "",
+        "install": plugin_installs(record),
     }
 
 
@@ -249,7 +255,7 @@ def _provenance_rows(provenance: Mapping[str, Any]) -> dict[str, str]:
             for name, version in sorted((provenance.get("packages") or {}).items())}  # fmt: skip
     for key in sorted(provenance):
         if key != "packages":
-            rows[key] = _plain(provenance[key])
+            rows[key] = plain_text_of(provenance[key])
     return rows
 
 
@@ -284,7 +290,7 @@ def _execution_rows(execution: Any) -> dict[str, str]:
     """The record's ``execution`` block (device, precision, ...), one row per key."""
     if not isinstance(execution, Mapping):
         return {}
-    return {f"execution {key}": _plain(execution[key]) for key in sorted(execution)}
+    return {f"execution {key}": plain_text_of(execution[key]) for key in sorted(execution)}
 
 
 def _weights_rows(method: Mapping[str, Any]) -> dict[str, str]:
@@ -312,21 +318,6 @@ def _provenance_table(trials: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _plain(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True)  # 1.0 stays "1.0": the value as recorded
-
-
-def _config_rows(config: Mapping[str, Any]) -> list[dict[str, str]]:
-    return [
-        {"scope": scope, "key": key, "value": _plain(value)}
-        for scope in sorted(config)
-        if isinstance(config[scope], Mapping)
-        for key, value in sorted(config[scope].items())
-    ]
-
-
 def _framework_report(records: list[Mapping[str, Any]]) -> dict[str, Any] | None:
     """The optional ``framework_report`` objects as one table: a row per key, a column per seed."""
     reports = [r.get("framework_report") for r in records]
@@ -349,42 +340,7 @@ def _report_value(report: Any, key: str) -> str:
         return f"{value:.6g}"
     if isinstance(value, list) and all(isinstance(v, float) for v in value):
         return "[" + ", ".join(f"{v:.4g}" for v in value) + "]"
-    return _plain(value)
-
-
-def reproduce_command(
-    record: Mapping[str, Any], *, set_options: list[list[str]] | None = None
-) -> str:
-    """The ``cilbench run`` line that reruns this trial, one option per line.
-
-    Every key of the resolved config is passed with ``--set``: the record does not say which
-    values were defaults, and defaults may have changed since, so only explicit values rerun
-    the same trial. ``set_options``: ``_set_options`` of the record's config, if known.
-    """
-    method = record["method"]
-    parts = [
-        ["cilbench", "run", "--suite", str(record["suite"]["name"])],
-        ["--method", f"{method['strategy']}+{method['framework']}"],
-        ["--backbone", str(method["backbone"])],
-        ["--seeds", str(record["seed"])],
-        *(
-            ["--weights", f"{name}={spec}"]
-            for name, spec in sorted((method.get("weights_overrides") or {}).items())
-        ),
-    ]
-    if set_options is None:
-        set_options = _set_options(method.get("config") or {})
-    return " \\\n  ".join(" ".join(shlex.quote(p) for p in part) for part in parts + set_options)
-
-
-def _set_options(config: Mapping[str, Any]) -> list[list[str]]:
-    """``--set scope.key=value`` per resolved key, values as the command line parses them."""
-    options = []
-    for row in _config_rows(config):
-        value = config[row["scope"]][row["key"]]
-        text = value if isinstance(value, str) else json.dumps(value)
-        options.append(["--set", f"{row['scope']}.{row['key']}={text}"])
-    return options
+    return plain_text_of(value)
 
 
 def _record_name(run_id: str) -> str:

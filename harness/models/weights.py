@@ -97,12 +97,30 @@ class ResolvedWeights:
     url: str | None = None  # where torchvision downloads it from; None for local files
 
     def to_record(self) -> dict[str, str | None]:
+        """What the record says: no machine's absolute path (records are shared), but the
+        file relative to the project, or its name alone where it lies outside (a hub cache);
+        the sha256 names the bytes either way."""
+        local = not self.source.startswith((TORCHVISION_PREFIX, TIMM_PREFIX))
         return {
-            "source": self.source,
-            "path": str(self.path),
+            "source": portable_path(self.source) if local else self.source,
+            "path": portable_path(self.path),
             "sha256": self.sha256,
             "url": self.url,
         }
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def portable_path(path: str | Path) -> str:
+    """``path`` relative to the project when inside it, else its file name alone."""
+    path = Path(path)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return path.name
 
 
 def resolve_weights(backbone: str, spec: str) -> ResolvedWeights:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.api.adapters import FRAMEWORKS, STRATEGIES, load_adapters
+from harness.api.config import ConfigError
 from harness.data.datasets import check_dataset, load_dataset
 from harness.data.suite import MethodEntry, Suite, SuiteError, load_suite
 from harness.models.backbones import BACKBONES
@@ -39,10 +40,22 @@ class TrialPlan:
         return [trial.spec for trial in self.resolved]
 
 
-def parse_method(text: str) -> MethodEntry:
-    """``lwf`` or ``lwf+none``: a strategy, optionally under a framework."""
+def method_from_flag(text: str) -> MethodEntry:
+    """``lwf``, ``lwf+none`` or ``lwf+prepruning@0.6``: a strategy, optionally under a
+    framework, optionally with the framework's ``ratio`` (as the suites' labels write it)."""
     strategy, _, framework = text.partition("+")
-    return MethodEntry(strategy=strategy, framework=framework or "none")
+    framework, at, ratio = framework.partition("@")
+    if not at:
+        return MethodEntry(strategy=strategy, framework=framework or "none")
+    try:
+        value = float(ratio)
+    except ValueError:
+        raise ConfigError(
+            f"--method {text}: what follows '@' is the framework's ratio, a number (e.g. "
+            f"{strategy}+{framework or 'prepruning'}@0.6); or set it with --set framework.ratio=0.6"
+        ) from None
+    return MethodEntry(strategy=strategy, framework=framework or "none", label=text,
+                       config={"framework": {"ratio": value}})  # fmt: skip
 
 
 def select_methods(suite: Suite, requested: Sequence[str]) -> list[MethodEntry]:
@@ -52,7 +65,7 @@ def select_methods(suite: Suite, requested: Sequence[str]) -> list[MethodEntry]:
     entries: list[MethodEntry] = []
     for text in requested:
         matching = [m for m in suite.methods if method_label(m) == text]
-        entries.extend(matching or [parse_method(text)])
+        entries.extend(matching or [method_from_flag(text)])
     return entries
 
 

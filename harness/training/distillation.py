@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from harness.api.config import check_range
+from harness.api.config import ranged
 
 
 def soft_cross_entropy(
@@ -71,7 +71,4 @@ class DistillationConfig:
     # lambda_kd: weight of the old-class distillation term. 1.0 in both papers' losses: Li &
     # Hoiem's lambda_o (LwF); iCaRL's loss has no trade-off (Rebuffi et al., 2017, Alg. 3).
     # FACIL's defaults agree (``lamb=1`` for lwf and icarl; Masana et al., 2022).
-    lambda_kd: float = 1.0
-
-    def __post_init__(self) -> None:
-        check_range("strategy.lambda_kd", self.lambda_kd, at_least=0)
+    lambda_kd: float = ranged(1.0, at_least=0)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from harness.api.config import check_range
+from harness.api.config import check_fields, ranged
 from harness.data.augment import NO_AUGMENTATION, Augmentation
 from harness.data.stream import Split
 from harness.models.execution import CPU_EXECUTION, Execution, timed_first_step
@@ -26,25 +26,22 @@ from harness.training.budget import DEFAULT_ROLE, TrainingMeter
 class TrainingConfig:
     """SGD with momentum and a cosine schedule per task; defaults suit the tiny offline suites."""
 
-    epochs: int = 10
+    epochs: int = ranged(10, at_least=1, integer=True)
     # first_task_epochs: the budget of task 1 when it differs (None: ``epochs``). CIL codebases
     # give the base task its own budget (PyCIL: ``init_epoch`` 200 vs. ``epochs`` 170).
-    first_task_epochs: int | None = None
-    batch_size: int = 32
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    eval_batch_size: int = 256
+    first_task_epochs: int | None = ranged(None, at_least=1, integer=True)
+    batch_size: int = ranged(32, at_least=1, integer=True)
+    lr: float = ranged(0.05, above=0)
+    momentum: float = ranged(0.9, at_least=0, below=1)
+    weight_decay: float = ranged(5e-4, at_least=0)
+    eval_batch_size: int = ranged(256, at_least=1, integer=True)
 
     def __post_init__(self) -> None:
         # Nonsense budgets (0 epochs: an untrained model; lr NaN) must fail before any trial.
-        for key in ("epochs", "batch_size", "eval_batch_size"):
-            check_range(f"training.{key}", getattr(self, key), at_least=1, integer=True)
-        check_range("training.first_task_epochs", self.first_task_epochs, at_least=1,
-                    integer=True, optional=True)  # fmt: skip
-        check_range("training.lr", self.lr, above=0)
-        check_range("training.momentum", self.momentum, at_least=0, below=1)
-        check_range("training.weight_decay", self.weight_decay, at_least=0)
+        # ``resolve_config`` checks the declared ranges; this checks them for a config built
+        # directly too: harness.models.pretrain builds one from a PretrainRecipe, whose lr,
+        # momentum and weight_decay declare no range of their own.
+        check_fields(self, scope="training")
 
     def epochs_for_task(self, index: int) -> int:
         """Epochs of the plain training stage of task ``index`` (0-based)."""

@@ -23,7 +23,7 @@ from harness.api.adapters import (
     start_task,
     train_on_task,
 )
-from harness.api.config import ConfigError, check_range
+from harness.api.config import ConfigError, ranged
 from harness.api.registry import did_you_mean
 from harness.cost.inference import count_flops_torch, count_parameters
 from harness.data.stream import TaskData
@@ -50,18 +50,16 @@ class KDConfig:
     # temperature: 2.0, the value of Li & Hoiem's LwF (after Hinton et al., 2015) and of this
     # harness's ``lwf``, so the two distillation terms of lwf+kd are on one scale. The paper's
     # own value is not restated here; tune it with --set framework.temperature=...
-    temperature: float = 2.0
+    temperature: float = ranged(2.0, above=0)
     # lambda_kd: weight of the distillation term against the strategy's loss; 1.0 is Hinton et
     # al.'s (2015) equal weighting of the T^2-scaled soft term, as for LwF's lambda_o.
-    lambda_kd: float = 1.0
+    lambda_kd: float = ranged(1.0, at_least=0)
 
     def __post_init__(self) -> None:
         if self.mode not in DISTILL_MODES:
             raise ConfigError(
                 f"framework.mode={self.mode!r} is not one of {', '.join(DISTILL_MODES)}"
             )
-        check_range("framework.temperature", self.temperature, above=0)
-        check_range("framework.lambda_kd", self.lambda_kd, at_least=0)
         if not isinstance(self.student, str) or self.student not in BACKBONES:
             valid = BACKBONES.names()
             raise ConfigError(

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.adapters import FRAMEWORKS, LearnerContext, learn_task_with_strategy
-from harness.api.config import check_range
+from harness.api.config import ranged
 from harness.data.stream import Split, TaskData
 from harness.models.incremental_net import IncrementalNet
 from harness.training.distillation import distillation_kl
@@ -37,20 +37,12 @@ class PostPruningConfig(SlimmingConfig):
     # recurs after every task, so a third keeps the run within 4/3 of the plain method's
     # training. On digits-5split (joint, seed 1) 0 epochs gave ACC 13.5%, 5 (the default)
     # 99.3% and 15 98.7%, against 98.7% unpruned: brief fine-tuning is needed and enough.
-    finetune_epochs: int | None = None
+    finetune_epochs: int | None = ranged(None, at_least=0, integer=True)  # 0: the ablation above
     # distill_weight / temperature: the distillation term from the full model in the copy's
     # fine-tuning loss; 1.0 and 2.0 are the harness's LwF defaults (Li & Hoiem's lambda_o and
     # T, after Hinton et al., 2015), so the two distillations read alike.
-    distill_weight: float = 1.0
-    temperature: float = 2.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        # 0 is allowed: the no-fine-tuning ablation quoted above.
-        check_range("framework.finetune_epochs", self.finetune_epochs, at_least=0,
-                    integer=True, optional=True)  # fmt: skip
-        check_range("framework.distill_weight", self.distill_weight, at_least=0)
-        check_range("framework.temperature", self.temperature, above=0)
+    distill_weight: float = ranged(1.0, at_least=0)
+    temperature: float = ranged(2.0, above=0)
 
 
 @FRAMEWORKS.register("postpruning")
@@ -119,7 +111,7 @@ class PostPruning(SlimmingFramework):
             data,
             loss_fn,
             epochs=self._finetune_epochs(),
-            sample_weights=self.strategy.sample_weights(data, task.info),
+            sample_weights=self.strategy.sample_weights(data, task),
             role=PRUNED_COPY,
         )
         return student

@@ -19,7 +19,7 @@ from harness.api.adapters import (
     start_task,
     train_on_task,
 )
-from harness.api.config import check_range
+from harness.api.config import ranged
 from harness.data.stream import TaskData
 from harness.training.budget import DEFAULT_ROLE
 from harness.training.pruning import PruningSummary, bn_scale_l1, prune_channels
@@ -33,17 +33,10 @@ class PrePruningConfig(SlimmingConfig):
     # budget (training.first_task_epochs, else training.epochs) for each, i.e. the plain
     # task-1 budget twice (the paper fine-tunes both before and after pruning; it gives no
     # epoch counts for our suites).
-    sparsity_epochs: int | None = None
-    finetune_epochs: int | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        # Stage 1 may be skipped (pruning by the initial or pre-trained |gamma|); stage 3 is
-        # the pruned model's task-1 learning proper, so it needs at least one epoch.
-        check_range("framework.sparsity_epochs", self.sparsity_epochs, at_least=0,
-                    integer=True, optional=True)  # fmt: skip
-        check_range("framework.finetune_epochs", self.finetune_epochs, at_least=1,
-                    integer=True, optional=True)  # fmt: skip
+    # sparsity_epochs may be 0 (pruning by the initial or pre-trained |gamma|); finetune_epochs,
+    # the pruned model's task-1 learning proper, needs at least 1.
+    sparsity_epochs: int | None = ranged(None, at_least=0, integer=True)
+    finetune_epochs: int | None = ranged(None, at_least=1, integer=True)
 
 
 @FRAMEWORKS.register("prepruning")

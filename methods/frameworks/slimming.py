@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from harness.api.adapters import Framework, LearnerContext
-from harness.api.config import check_range
+from harness.api.config import ranged
 from harness.training.pruning import DEFAULT_MAX_LAYER_RATIO, check_prunable, check_ratio
 
 
@@ -22,15 +22,12 @@ from harness.training.pruning import DEFAULT_MAX_LAYER_RATIO, check_prunable, ch
 class SlimmingConfig:
     # ratio: fraction of prunable channels removed (harness.training.pruning.prune_channels);
     # 0.4 is the paper's headline pruning ratio.
-    ratio: float = 0.4
+    ratio: float = ranged(
+        0.4, above=0, below=DEFAULT_MAX_LAYER_RATIO
+    )  # check_ratio's per-layer cap
     # sparsity: lambda of the L1 penalty on BN scales; 1e-4 is Network Slimming's value for
     # VGG-style networks (Liu et al., 2017, Sec. 5.2) and their code's default.
-    sparsity: float = 1e-4
-
-    def __post_init__(self) -> None:
-        # The per-layer guard bounds the ratio (harness.training.pruning.check_ratio).
-        check_range("framework.ratio", self.ratio, above=0, below=DEFAULT_MAX_LAYER_RATIO)
-        check_range("framework.sparsity", self.sparsity, at_least=0)
+    sparsity: float = ranged(1e-4, at_least=0)
 
 
 class SlimmingFramework(Framework):

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.adapters import STRATEGIES, StageFit, Strategy
-from harness.api.config import check_range
-from harness.data.stream import Split, TaskData, TaskInfo
+from harness.api.config import ranged
+from harness.data.stream import Split, TaskData
 from harness.models.incremental_net import ClassifierHead, IncrementalNet
 from harness.training.distillation import old_share_weighted_loss
 from harness.training.exemplars import ExemplarMemory
@@ -28,19 +28,13 @@ class BiCConfig:
     # trains on: the paper's 9:1 train/validation split and PyCIL's ``split_ratio = 0.1``
     # with ``val_samples_per_class = int(split_ratio * memory_size / known_classes)``
     # (models/bic.py).
-    val_ratio: float = 0.1
+    val_ratio: float = ranged(0.1, above=0, below=1)
     # temperature: 2.0 for the distillation of the old model's logits, the paper's T and
     # PyCIL's ``T = 2`` (models/bic.py).
-    temperature: float = 2.0
+    temperature: float = ranged(2.0, above=0)
     # feature_batch_size: images per forward pass when extracting features for herding; a
     # memory knob only (results do not depend on it beyond float rounding).
-    feature_batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        check_range("strategy.val_ratio", self.val_ratio, above=0, below=1)
-        check_range("strategy.temperature", self.temperature, above=0)
-        check_range("strategy.feature_batch_size", self.feature_batch_size, at_least=1,
-                    integer=True)  # fmt: skip
+    feature_batch_size: int = ranged(256, at_least=1, integer=True)
 
 
 @STRATEGIES.register("bic")
@@ -90,7 +84,7 @@ class BiC(Strategy):
         # (task index, (stage-1 data, validation slice)), carved once per task.
         self._carved: tuple[int, tuple[Split, Split]] | None = None
 
-    def begin_task(self, model: IncrementalNet, task: TaskInfo) -> None:
+    def begin_task(self, model: IncrementalNet, task: TaskData) -> None:
         if task.num_old_classes > 0 and self.bias.end < task.num_seen_classes:
             self.bias.add_task(task.num_old_classes, task.num_seen_classes,
                                device=_device_of(model))  # fmt: skip
@@ -119,7 +113,7 @@ class BiC(Strategy):
         return data.where(~held_out), data.where(held_out)
 
     def loss(
-        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskData
     ) -> torch.Tensor:
         return old_share_weighted_loss(
             self.bias(model(x)),

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.adapters import STRATEGIES, Strategy
-from harness.api.config import check_range
-from harness.data.stream import TaskData, TaskInfo
+from harness.api.config import ranged
+from harness.data.stream import TaskData
 from harness.models.expanding import add_branch, expanding_backbone, output_of
 from harness.models.incremental_net import IncrementalNet
 from harness.training.exemplars import ExemplarMemory
@@ -25,15 +25,10 @@ class DERConfig:
     # aux_weight: weight of the auxiliary loss on the newest branch's features; 1.0 is the
     # paper's lambda_a (Sec. 3.3) and PyCIL's (models/der.py: loss_clf + loss_aux; MEMO's
     # exps/memo.json: alpha_aux 1.0).
-    aux_weight: float = 1.0
+    aux_weight: float = ranged(1.0, at_least=0)
     # feature_batch_size: images per forward pass when extracting features for herding; a
     # memory knob only.
-    feature_batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        check_range("strategy.aux_weight", self.aux_weight, at_least=0)
-        check_range("strategy.feature_batch_size", self.feature_batch_size, at_least=1,
-                    integer=True)  # fmt: skip
+    feature_batch_size: int = ranged(256, at_least=1, integer=True)
 
 
 @STRATEGIES.register("der")
@@ -68,7 +63,7 @@ class DER(Strategy):
         super().__init__(config, memory=memory)
         self.aux_head: nn.Linear | None = None
 
-    def begin_task(self, model: IncrementalNet, task: TaskInfo) -> None:
+    def begin_task(self, model: IncrementalNet, task: TaskData) -> None:
         self.aux_head = None
         if task.num_old_classes == 0:
             return
@@ -84,7 +79,7 @@ class DER(Strategy):
         return [] if self.aux_head is None else [self.aux_head]
 
     def loss(
-        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskData
     ) -> torch.Tensor:
         if self.aux_head is None:
             return F.cross_entropy(model(x), y)

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from harness.api.adapters import STRATEGIES, Strategy
-from harness.api.config import check_range
-from harness.data.stream import Split, TaskData, TaskInfo
+from harness.api.config import ranged
+from harness.data.stream import Split, TaskData
 from harness.models.incremental_net import IncrementalNet
 from harness.training.exemplars import ExemplarMemory
 
@@ -21,17 +21,11 @@ class DERppConfig:
     # alpha / beta: weights of the logit-matching (MSE) and the label replay (CE) terms;
     # 0.1 and 0.5 are Mammoth's best arguments for seq-cifar10 class-IL with its smallest
     # buffer, 200 (utils/best_args.py), the closest to the offline suites' budgets.
-    alpha: float = 0.1
-    beta: float = 0.5
+    alpha: float = ranged(0.1, at_least=0)
+    beta: float = ranged(0.5, at_least=0)
     # replay_batch_size: exemplars drawn for each of the two replay terms per step; None
     # means the suite's batch size (Mammoth's minibatch_size equals batch_size there).
-    replay_batch_size: int | None = None
-
-    def __post_init__(self) -> None:
-        check_range("strategy.alpha", self.alpha, at_least=0)
-        check_range("strategy.beta", self.beta, at_least=0)
-        check_range("strategy.replay_batch_size", self.replay_batch_size, at_least=1,
-                    integer=True, optional=True)  # fmt: skip
+    replay_batch_size: int | None = ranged(None, at_least=1, integer=True)
 
 
 @STRATEGIES.register("derpp")
@@ -69,7 +63,7 @@ class DERpp(Strategy):
         super().__init__(config, memory=memory)
         self._replay: _Replay | None = None
 
-    def begin_task(self, model: IncrementalNet, task: TaskInfo) -> None:
+    def begin_task(self, model: IncrementalNet, task: TaskData) -> None:
         self._replay = _Replay.of(self.memory, task.num_old_classes)
 
     def training_data(self, task: TaskData) -> Split:
@@ -79,12 +73,12 @@ class DERpp(Strategy):
         """The task's data and the old classes' exemplars the loss replays."""
         return super().training_data(task)
 
-    def replayed_samples(self, batch_size: int, task: TaskInfo) -> int:
+    def replayed_samples(self, batch_size: int, task: TaskData) -> int:
         """The two replay draws ``loss`` makes each step once there are old classes."""
         return 0 if self._replay is None else 2 * (self.config.replay_batch_size or batch_size)
 
     def loss(
-        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskData
     ) -> torch.Tensor:
         loss = F.cross_entropy(model(x), y)
         replay = self._replay

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.adapters import STRATEGIES, StageFit, Strategy
-from harness.api.config import ConfigError, check_range
-from harness.data.stream import Split, TaskData, TaskInfo
+from harness.api.config import ConfigError, ranged
+from harness.data.stream import Split, TaskData
 from harness.models.expanding import ExpandingBackbone, add_branch, expanding_backbone, output_of
 from harness.models.incremental_net import IncrementalNet
 from harness.training.distillation import soft_cross_entropy
@@ -30,16 +30,16 @@ class FOSTERConfig:
     # beta1: the class-balance factor of the boosting stage's logit-adjusted cross-entropy
     # (Cui et al.'s effective number of samples, 1 - beta^n); 0.96 is PyCIL's exps/foster.json
     # ("beta1": 0.96). 0 weighs every class alike.
-    beta1: float = 0.96
+    beta1: float = ranged(0.96, at_least=0, below=1)  # 1 would divide by zero
     # beta2: the same factor for the compression stage's balanced distillation; 0.97 is
     # PyCIL's exps/foster.json ("beta2": 0.97).
-    beta2: float = 0.97
+    beta2: float = ranged(0.97, at_least=0, below=1)
     # lambda_okd: weight of the distillation from the old model on old classes while boosting;
     # 1.0 is PyCIL's exps/foster.json ("lambda_okd": 1).
-    lambda_okd: float = 1.0
+    lambda_okd: float = ranged(1.0, at_least=0)
     # temperature: T of both distillations (old model while boosting, teacher while
     # compressing); 2.0 is PyCIL's exps/foster.json ("T": 2).
-    temperature: float = 2.0
+    temperature: float = ranged(2.0, above=0)
     # teacher_wa / student_wa: weight aligning (WA, Zhao et al., 2020) of the boosted
     # network's head before compression / of the student's head after it; off in PyCIL's
     # exps/foster.json ("is_teacher_wa": false, "is_student_wa": false).
@@ -47,16 +47,9 @@ class FOSTERConfig:
     student_wa: bool = False
     # feature_batch_size: images per forward pass when extracting features for herding; a
     # memory knob only.
-    feature_batch_size: int = 256
+    feature_batch_size: int = ranged(256, at_least=1, integer=True)
 
     def __post_init__(self) -> None:
-        # beta = 1 makes every effective number 0 (division by zero): refused.
-        check_range("strategy.beta1", self.beta1, at_least=0, below=1)
-        check_range("strategy.beta2", self.beta2, at_least=0, below=1)
-        check_range("strategy.lambda_okd", self.lambda_okd, at_least=0)
-        check_range("strategy.temperature", self.temperature, above=0)
-        check_range("strategy.feature_batch_size", self.feature_batch_size, at_least=1,
-                    integer=True)  # fmt: skip
         for name in ("teacher_wa", "student_wa"):
             value = getattr(self, name)
             if not isinstance(value, bool):
@@ -127,7 +120,7 @@ class FOSTER(Strategy):
         self.class_counts: torch.Tensor | None = None  # samples per class in training_data
         self._boost_weights: torch.Tensor | None = None
 
-    def begin_task(self, model: IncrementalNet, task: TaskInfo) -> None:
+    def begin_task(self, model: IncrementalNet, task: TaskData) -> None:
         # The class counts stay: a framework may read training_data before the task begins.
         self.old_head = self.fe_head = None
         if task.num_old_classes == 0:
@@ -153,7 +146,7 @@ class FOSTER(Strategy):
         return {COMPRESSION: epochs} if task_index >= 1 else {}
 
     def loss(
-        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskData
     ) -> torch.Tensor:
         if self.fe_head is None or self.old_head is None:
             return F.cross_entropy(model(x), y)

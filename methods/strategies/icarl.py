@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.adapters import STRATEGIES, Strategy
-from harness.api.config import check_range
-from harness.data.stream import TaskData, TaskInfo
+from harness.api.config import ranged
+from harness.data.stream import TaskData
 from harness.models.incremental_net import ClassifierHead, IncrementalNet
 from harness.training.distillation import DistillationConfig
 from harness.training.exemplars import ExemplarMemory
@@ -22,12 +22,7 @@ class ICaRLConfig(DistillationConfig):
     # has no trade-off, i.e. 1.0; FACIL's ``icarl`` default ``lamb=1`` is the same).
     # feature_batch_size: images per forward pass when extracting features for herding and class
     # means; a memory knob only (results do not depend on it beyond float rounding).
-    feature_batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_range("strategy.feature_batch_size", self.feature_batch_size, at_least=1,
-                    integer=True)  # fmt: skip
+    feature_batch_size: int = ranged(256, at_least=1, integer=True)
 
 
 @STRATEGIES.register("icarl")
@@ -68,7 +63,7 @@ class ICaRL(Strategy):
         self.old_model: IncrementalNet | None = None
 
     def loss(
-        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskData
     ) -> torch.Tensor:
         logits = model(x)
         loss = F.cross_entropy(logits, y)

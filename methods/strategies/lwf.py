@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from harness.api.adapters import STRATEGIES, Strategy
-from harness.api.config import check_range
-from harness.data.stream import TaskData, TaskInfo
+from harness.api.config import ranged
+from harness.data.stream import TaskData
 from harness.models.incremental_net import IncrementalNet
 from harness.training.distillation import DistillationConfig, soft_cross_entropy
 
@@ -18,11 +18,7 @@ from harness.training.distillation import DistillationConfig, soft_cross_entropy
 class LwFConfig(DistillationConfig):
     # lambda_kd: see DistillationConfig (1.0, Li & Hoiem's lambda_o and FACIL's default).
     # temperature: 2.0, the value Li & Hoiem use (after Hinton et al., 2015).
-    temperature: float = 2.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_range("strategy.temperature", self.temperature, above=0)
+    temperature: float = ranged(2.0, above=0)
 
 
 @STRATEGIES.register("lwf")
@@ -44,7 +40,7 @@ class LwF(Strategy):
         self.old_model: IncrementalNet | None = None
 
     def loss(
-        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskData
     ) -> torch.Tensor:
         logits = model(x)
         loss = F.cross_entropy(logits, y)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.api.adapters import STRATEGIES
-from harness.api.config import check_range
+from harness.api.config import ranged
 from harness.models.incremental_net import IncrementalNet
 from methods.strategies.der import DER, DERConfig
 
@@ -17,12 +17,7 @@ class MEMOConfig(DERConfig):
     # shared_blocks: how many leading blocks of the backbone all tasks share; None splits
     # before the backbone's last stage (harness.models.expanding.default_shared_blocks), as
     # PyCIL's memo_resnet32 shares all but its last stage (convs/memo_resnet.py).
-    shared_blocks: int | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_range("strategy.shared_blocks", self.shared_blocks, at_least=0, integer=True,
-                    optional=True)  # fmt: skip
+    shared_blocks: int | None = ranged(None, at_least=0, integer=True)
 
 
 @STRATEGIES.register("memo")

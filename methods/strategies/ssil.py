@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from harness.api.adapters import STRATEGIES, Strategy
-from harness.api.config import check_range
-from harness.data.stream import Split, TaskData, TaskInfo
+from harness.api.config import ranged
+from harness.data.stream import Split, TaskData
 from harness.models.incremental_net import IncrementalNet
 from harness.training.exemplars import ExemplarMemory
 
@@ -21,18 +21,13 @@ _SEED_MIX = 0x9E3779B97F4A7C15
 @dataclass(frozen=True)
 class SSILConfig:
     # temperature: T = 2 in the official code (hongjoon0805/SS-IL-Official, trainer/ssil.py).
-    temperature: float = 2.0
+    temperature: float = ranged(2.0, above=0)
     # lambda_kd: the official loss is CE + the task-wise KD sum with no weight (trainer/ssil.py),
     # i.e. 1.0; the KD terms carry the usual T^2 factor there and here.
-    lambda_kd: float = 1.0
+    lambda_kd: float = ranged(1.0, at_least=0)
     # replay_fraction: expected share of replayed exemplars per batch; the official run uses 128
     # new + 32 replayed images per step (arguments.py defaults, README command line: 32 / 160).
-    replay_fraction: float = 0.2
-
-    def __post_init__(self) -> None:
-        check_range("strategy.temperature", self.temperature, above=0)
-        check_range("strategy.lambda_kd", self.lambda_kd, at_least=0)
-        check_range("strategy.replay_fraction", self.replay_fraction, above=0, below=1)
+    replay_fraction: float = ranged(0.2, above=0, below=1)
 
 
 @STRATEGIES.register("ssil")
@@ -75,7 +70,7 @@ class SSIL(Strategy):
         # valid for any model (pruned copy, student) learning the same stream.
         self.old_task_blocks: list[tuple[int, int]] = []
 
-    def sample_weights(self, data: Split, task: TaskInfo) -> torch.Tensor | None:
+    def sample_weights(self, data: Split, task: TaskData) -> torch.Tensor | None:
         replay = data.y < task.num_old_classes
         num_replay = int(replay.sum())
         if num_replay == 0 or num_replay == len(data):
@@ -86,7 +81,7 @@ class SSIL(Strategy):
         ).double()
 
     def loss(
-        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskData
     ) -> torch.Tensor:
         logits = model(x)
         loss = separated_softmax_loss(logits, y, task)
@@ -110,7 +105,7 @@ class SSIL(Strategy):
         self.old_model = model.frozen_copy()
 
 
-def separated_softmax_loss(logits: torch.Tensor, y: torch.Tensor, task: TaskInfo) -> torch.Tensor:
+def separated_softmax_loss(logits: torch.Tensor, y: torch.Tensor, task: TaskData) -> torch.Tensor:
     """Cross-entropy of current-task samples over the current task's logits and of old-class
     samples over the old logits, summed and divided by the batch size."""
     start, end = task.num_old_classes, task.num_seen_classes

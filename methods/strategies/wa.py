@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 
 from harness.api.adapters import STRATEGIES, Strategy
-from harness.api.config import check_range
-from harness.data.stream import TaskData, TaskInfo
+from harness.api.config import ranged
+from harness.data.stream import TaskData
 from harness.models.incremental_net import IncrementalNet
 from harness.training.distillation import old_share_weighted_loss
 from harness.training.exemplars import ExemplarMemory
@@ -20,15 +20,10 @@ from methods.strategies.icarl import herd_exemplars
 class WAConfig:
     # temperature: 2.0 for the distillation of the old model's logits, the paper's T (Zhao
     # et al., 2020, Sec. 4.1) and PyCIL's ``T = 2`` (models/wa.py).
-    temperature: float = 2.0
+    temperature: float = ranged(2.0, above=0)
     # feature_batch_size: images per forward pass when extracting features for herding; a
     # memory knob only (results do not depend on it beyond float rounding).
-    feature_batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        check_range("strategy.temperature", self.temperature, above=0)
-        check_range("strategy.feature_batch_size", self.feature_batch_size, at_least=1,
-                    integer=True)  # fmt: skip
+    feature_batch_size: int = ranged(256, at_least=1, integer=True)
 
 
 @STRATEGIES.register("wa")
@@ -61,7 +56,7 @@ class WA(Strategy):
         self.last_gamma: float | None = None  # the latest alignment's scale, for tests
 
     def loss(
-        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskInfo
+        self, model: IncrementalNet, x: torch.Tensor, y: torch.Tensor, task: TaskData
     ) -> torch.Tensor:
         return old_share_weighted_loss(
             model(x),
