@@ -90,13 +90,32 @@ def declared_range(field: dataclasses.Field) -> Range | None:
     return field.metadata.get(RANGE)
 
 
+CHOICES = "cilbench.choices"  # the key of a field's allowed values in its metadata
+
+
+def choice(default: str, values: tuple[str, ...]) -> Any:
+    """A config field that takes one of ``values``, e.g. a protocol detail on which reference
+    implementations differ: ``ce_scope: str = choice("seen", ("seen", "new"))``."""
+    if default not in values:
+        raise ValueError(f"default {default!r} is not one of {values}")
+    return dataclasses.field(default=default, metadata={CHOICES: tuple(values)})
+
+
+def declared_choices(field: dataclasses.Field) -> tuple[str, ...] | None:
+    return field.metadata.get(CHOICES)
+
+
 def check_fields(config: Any, *, scope: str) -> None:
-    """Every field of ``config`` within its declared range, and every float finite."""
+    """Every field of ``config`` within its declared range or among its declared choices,
+    and every float finite."""
     hints = typing.get_type_hints(type(config))
     for field in dataclasses.fields(config):
         name, value = f"{scope}.{field.name}", getattr(config, field.name)
         optional = type(None) in typing.get_args(hints[field.name])
-        bounds = declared_range(field)
+        bounds, values = declared_range(field), declared_choices(field)
+        if values is not None and value not in values:
+            raise ConfigError(f"{name}={value!r} is not allowed: it must be one of "
+                              f"{', '.join(values)}")  # fmt: skip
         if bounds is not None:
             check_range(name, value, at_least=bounds.at_least, above=bounds.above,
                         below=bounds.below, at_most=bounds.at_most, integer=bounds.integer,

@@ -71,6 +71,8 @@ def adapter_details(kind: str, name: str) -> str:
     for field in config["fields"]:
         allowed = f"; {field['range']}" if field["range"] else ""
         lines.append(f"    {kind}.{field['name']}: {field['type']} = {field['default']}{allowed}")
+        # The field's comment: where its default comes from, and each choice's source.
+        lines += [f"        # {line}" for line in field["comment"].splitlines() if line]
     return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ from harness.api.adapters import (
     Strategy,
     load_adapters,
 )
-from harness.api.config import declared_range
+from harness.api.config import declared_choices, declared_range
 from harness.records.provenance import adapter_origin
 
 logger = logging.getLogger(__name__)
@@ -201,6 +201,9 @@ def _range_text(field: dataclasses.Field, annotation: Any) -> str:
     """The values ``resolve_config`` accepts, in words: the declared range, else "any finite
     number" for a float (never NaN or infinite), else "" (the type alone says it)."""
     optional = type(None) in typing.get_args(annotation)
+    values = declared_choices(field)
+    if values is not None:
+        return "one of " + ", ".join(values)
     bounds = declared_range(field)
     if bounds is not None:
         return bounds.text(optional=optional)

@@ -1,7 +1,12 @@
 """Suites are data: one YAML file each, versioned, with explicit class orders and their hashes.
 
 Bump ``version`` on any change that can move a number. ``file_sha256`` (of the exact file
-bytes) goes into every record, so a result always names the suite text it came from. The
+bytes) goes into every record, so a result always names the suite text it came from.
+``protocol_sha256`` hashes what a trial's numbers depend on: the parsed file without the
+lists of which methods, seeds and backbones the suite runs by default, and without its
+description (each trial names its own method, seed and backbone). It is what a trial's run id
+and the staleness of a record go by, so adding a method to a suite, or a seed, leaves every
+earlier record current. The
 fields are checked one by one in ``harness.data.suite_fields``; this module reads the file,
 assembles the ``Suite`` and checks that its fields agree with each other.
 """
@@ -9,6 +14,7 @@ assembles the ``Suite`` and checks that its fields agree with each other.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +83,7 @@ class Suite:
     weights: dict[str, WeightsSpec]  # backbone name -> pre-trained checkpoint
     augmentation: Augmentation  # training batches only; test images are never augmented
     file_sha256: str
+    protocol_sha256: str  # the file's content without the default grid (see the docstring)
     text: str  # the exact file text: trials on other machines parse this, not a path
 
     @property
@@ -132,6 +139,15 @@ def _load_yaml(text: str, source: str) -> Any:
         raise SuiteError(str(error)) from None
 
 
+def canonical_sha256(obj: Any) -> str:
+    """sha256 of ``obj`` as sorted-key JSON: the same content, the same digest."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# What the suite runs by default and what it says of itself: no trial's numbers depend on them.
+NOT_PROTOCOL = frozenset({"methods", "seeds", "backbones", "description"})
+
+
 def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
     raw = _load_yaml(text, source)
     if not isinstance(raw, dict):
@@ -167,6 +183,7 @@ def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
         weights=parse_weights(raw.get("weights") or {}, source),
         augmentation=parse_augmentation_block(raw.get("augmentation"), source),
         file_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        protocol_sha256=canonical_sha256({k: v for k, v in raw.items() if k not in NOT_PROTOCOL}),
         text=text,
     )
     _check_consistency(suite, source)

@@ -70,6 +70,7 @@ def record_header(
             "name": suite.name if suite else "unknown",
             "version": suite.version if suite else None,
             "file_sha256": suite.file_sha256 if suite else None,
+            "protocol_sha256": suite.protocol_sha256 if suite else None,
             "class_order": order,
             "class_order_sha256": class_order_sha256(order) if order else None,
             "order_index": spec.order_index,

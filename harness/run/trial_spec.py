@@ -6,14 +6,12 @@ Imports no model code: the driver resolves every trial of a grid up front with i
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.api.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.api.config import config_to_dict, resolve_config
-from harness.data.suite import Suite, parse_suite
+from harness.data.suite import Suite, canonical_sha256, parse_suite
 from harness.models.execution import ExecutionOptions
 from harness.training.trainer import TrainingConfig
 
@@ -79,7 +77,9 @@ class ResolvedTrial:
         for the suite's ``lwf+postpruning@0.4``) is the same trial and finds its record."""
         s = self.spec
         identity = {
-            "suite": [self.suite.name, self.suite.version, self.suite.file_sha256],
+            # The protocol, not the file: adding a method or a seed to the suite leaves
+            # every earlier trial's id, hence its record, as it was.
+            "suite": [self.suite.name, self.suite.version, self.suite.protocol_sha256],
             "method": self.method_identity,
             "seed": s.seed,
             "order_index": s.order_index,
@@ -137,5 +137,4 @@ def weights_spec(spec: TrialSpec, suite: Suite, backbone: str) -> str | None:
     return suite.weights[backbone].spec if backbone in suite.weights else None
 
 
-def sha256_of(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+sha256_of = canonical_sha256  # the run id's and the config's digest

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.adapters import STRATEGIES, Strategy
-from harness.api.config import ranged
+from harness.api.config import choice, ranged
 from harness.data.stream import TaskData
 from harness.models.incremental_net import ClassifierHead, IncrementalNet
 from harness.training.distillation import DistillationConfig
@@ -23,6 +23,10 @@ class ICaRLConfig(DistillationConfig):
     # feature_batch_size: images per forward pass when extracting features for herding and class
     # means; a memory knob only (results do not depend on it beyond float rounding).
     feature_batch_size: int = ranged(256, at_least=1, integer=True)
+    # classifier: what serves and is scored. "nme", the nearest mean of exemplars (the paper's
+    # Alg. 1; FACIL's and Mammoth's icarl) or "logits", the network's own head (PyCIL's
+    # _eval_cnn; PyCIL prints both, "Average Accuracy (CNN)" and "(NME)", trainer.py 98-102).
+    classifier: str = choice("nme", ("nme", "logits"))
 
 
 @STRATEGIES.register("icarl")
@@ -34,7 +38,8 @@ class ICaRL(Strategy):
       order (Alg. 5) and each new class gets a herding-ordered set (Alg. 4), chosen with the
       just-trained model on L2-normalised features.
     - Training: the task's data plus the exemplars of old classes.
-    - Inference: nearest mean of exemplars (Alg. 1), from the model handed to ``predictor``.
+    - Inference: nearest mean of exemplars (Alg. 1), from the model handed to ``predictor``
+      (``classifier="logits"``: the network's head instead, PyCIL's CNN accuracy).
 
     Deviations from the paper:
     - Loss (the FACIL port, Masana et al., 2022): softmax cross-entropy over all seen classes
@@ -84,6 +89,8 @@ class ICaRL(Strategy):
         self.old_model = model.frozen_copy()
 
     def predictor(self, model: IncrementalNet) -> nn.Module:
+        if self.config.classifier == "logits":
+            return model
         labels = range(model.num_classes)
         missing = [c for c in labels if c not in self.memory.classes]
         if missing:
