@@ -19,9 +19,9 @@ from harness.leaderboard import build as build_module
 from harness.leaderboard import files as files_module
 from harness.leaderboard.build import build_site
 from harness.leaderboard.columns import COLUMNS, format_mean_std
-from harness.leaderboard.reproduction import reproduce_command
 from harness.leaderboard.figure_style import set_flops_axis
 from harness.leaderboard.files import SiteFolderError
+from harness.leaderboard.reproduction import reproduce_command
 from harness.records.layout import record_path
 from harness.records.store import load_records_leniently
 from tests.record_factory import make_record, with_hardware

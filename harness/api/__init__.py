@@ -3,8 +3,9 @@
 Owns the adapter contract (``Strategy``, ``Framework``, ``LearnerContext``), the registries,
 config resolution and the shipped tiny suite for adapter tests; it re-exports the harness
 pieces an adapter uses (task data, exemplar memory, the incremental network and its growth,
-distillation, the training config). May import data/, models/, training/ and records/;
-never run/ or cli/.
+distillation, the training config), and the contract as checks (``contract_checks``,
+``conformance``: what ``cilbench check-adapter`` and the contract tests apply). May import
+data/, models/, training/, cost/ and records/; never run/ or cli/.
 
 ``from harness.api import Strategy`` imports only what that name needs: the re-exports load on
 first use, so modules that need only ``harness.api.config`` or ``.registry`` stay torch-free.

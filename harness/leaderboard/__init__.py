@@ -4,6 +4,7 @@ Three steps (records -> tables -> pages), each module one concept; a module impo
 above it in this list:
 
     usable.py          which records' numbers may be shown (every figure in its schema range)
+    recipe.py          the training recipe a suite version's entries got, in words
     aggregate.py       records -> pandas frames: one row per trial, one per entry, and the
                        checks on the FLOP count
     fronts.py          Pareto fronts: accuracy against GFLOPs, and against the memory kept
@@ -20,8 +21,12 @@ above it in this list:
     entry_charts.py    an entry's accuracy curve and heatmap
     task_fronts.py     accuracy against GFLOPs after each task, inline SVG (and the index's
                        thumbnail)
+    reproduction.py    how an entry's page says to rerun a trial: --set options, the command,
+                       the plugin packages to install first
     entries.py         one entry's page: config, trials, inference cost, provenance, reproduce
     suite_page.py      one suite version: ranking, display names, slugs, columns, its index card
+    stale.py           records made from a suite file other than the current one: set apart
+                       before ranking, listed on their version's page, never ranked
     downloads.py       each suite version's table as CSV and JSON; every record shown as a zip
     method_cards.py    one page per strategy and framework on the board (content read by the
                        command line from the adapters), and their index

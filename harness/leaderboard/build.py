@@ -67,6 +67,7 @@ from harness.leaderboard.method_cards import (
     write_method_cards,
 )
 from harness.leaderboard.plots import add_reference_points, draw_plot
+from harness.leaderboard.stale import SuiteVersion, build_stale_only, set_apart_stale
 from harness.leaderboard.suite_page import SuiteJob, SuitePage, build_suite_page
 from harness.leaderboard.targets import (
     ReferencePoint,
@@ -74,6 +75,7 @@ from harness.leaderboard.targets import (
     reference_frame,
     reference_table,
 )
+from harness.records.staleness import CurrentSuite
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ def build_site(
     workers: int | None = None,
     cards: Mapping[str, Mapping[str, Any]] | None = None,
     targets: Mapping[str, SuiteTargets] | None = None,
+    suites: Mapping[str, CurrentSuite] | None = None,
 ) -> Path:
     """Write the site into ``out_dir`` and return the path of its ``index.html``.
 
@@ -101,7 +104,8 @@ def build_site(
     the adapters, which this package may not import); without them the site has no card
     pages and its entries link to none. ``targets``: suite name -> its published reference
     points (``harness.leaderboard.targets.load_targets_folder``); without them no page shows
-    any.
+    any. ``suites``: the current suite files (``staleness.read_current_suites``), which
+    judge the stale records (``harness.leaderboard.stale``); without them none is stale.
 
     Raises ``SiteFolderError`` (a ``ValueError``) when ``out_dir`` holds files the builder did
     not write and has no manifest of its own files; nothing is changed then, nor on any other
@@ -110,7 +114,8 @@ def build_site(
     given = Path(out_dir)
     out_dir = given.resolve()  # a link to a folder: replace the folder, not the link
     previous = inspect_output_folder(out_dir)
-    records, duplicates = aggregate.drop_duplicate_trials(list(records))
+    records, stale = set_apart_stale(list(records), suites)  # before deduplicating
+    records, duplicates = aggregate.drop_duplicate_trials(records)
     records, unusable = usable.drop_unusable_records(records)
     for warning in duplicates + unusable:
         logger.warning("%s", warning)
@@ -119,9 +124,10 @@ def build_site(
         cards, written = _build_into(
             stage,
             records,
+            stale=stale,
             sources=sources or {},
             workers=workers,
-            num_records=len(records) + len(duplicates) + len(unusable),
+            num_records=len(records) + len(duplicates) + len(unusable) + _count(stale),
             generated_at=generated_at or datetime.now(UTC),
             skipped=[*skipped, *duplicates, *unusable],
             method_cards=cards,
@@ -138,10 +144,15 @@ def build_site(
     return index
 
 
+def _count(stale: Mapping[SuiteVersion, list[dict[str, Any]]]) -> int:
+    return sum(len(listed) for listed in stale.values())
+
+
 def _build_into(
     stage: Path,
     records: list[Mapping[str, Any]],
     *,
+    stale: Mapping[SuiteVersion, list[dict[str, Any]]],
     sources: Mapping[str, Path],
     workers: int | None,
     num_records: int,
@@ -151,9 +162,13 @@ def _build_into(
     targets: Mapping[str, SuiteTargets],
 ) -> tuple[list[dict[str, Any]], set[str]]:
     """The whole site in ``stage``; returns the index cards and every file written."""
-    jobs = _suite_jobs(records, sources)
+    jobs = _suite_jobs(records, sources, stale)
     cards = _run_suite_jobs(jobs, stage, workers, card_hrefs(method_cards), targets)
-    with_records = {job.name for job in jobs}
+    # A version whose every shown record is stale still gets its page, listing them.
+    latest, built = _latest_versions(records, stale), {(job.name, job.version) for job in jobs}
+    cards += [build_stale_only(key, stale[key], stage, latest=latest[key[0]])
+              for key in sorted(stale) if key not in built]  # fmt: skip
+    with_records = {card["name"] for card in cards}
     cards += [_build_reference_only(suite, stage)
               for name, suite in sorted(targets.items()) if name not in with_records]  # fmt: skip
     cards.sort(key=lambda card: (card["name"], -card["version"]))  # as the jobs are
@@ -186,13 +201,18 @@ def _build_into(
 # ------------------------------------------------------------------------- suite versions
 
 
-def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -> list[SuiteJob]:
-    """One job per suite version of ``records`` (``build_site`` has dropped unusable ones)."""
+def _suite_jobs(
+    records: list[Mapping[str, Any]],
+    sources: Mapping[str, Path],
+    stale: Mapping[SuiteVersion, list[dict[str, Any]]],
+) -> list[SuiteJob]:
+    """One job per suite version of ``records`` (``build_site`` has dropped unusable ones and
+    set the stale ones apart: each job lists its version's)."""
     frame = aggregate.records_to_frame(records, checked=True)
     summary = fronts.add_memory_front(fronts.add_pareto_columns(aggregate.summarize(frame)))
     latencies = summarize_latencies(latency_frame(records, checked=True))
     styles = PlotStyles.of(summary)
-    latest = aggregate.current_versions(records)
+    latest = _latest_versions(records, stale)
     by_version: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
     for record in records:
         key = (record["suite"]["name"], int(record["suite"]["version"]))
@@ -214,10 +234,21 @@ def _suite_jobs(records: list[Mapping[str, Any]], sources: Mapping[str, Path]) -
                 records=mine,
                 sources={r["run_id"]: sources[r["run_id"]] for r in mine if r["run_id"] in sources},
                 styles=styles,
+                stale=tuple(stale.get((name, version), ())),
             )
         )
     # Newest version first within a suite: the index lists the current one, then archives.
     return sorted(jobs, key=lambda job: (job.name, -job.version))
+
+
+def _latest_versions(
+    records: list[Mapping[str, Any]], stale: Mapping[SuiteVersion, list[dict[str, Any]]]
+) -> dict[str, int]:
+    """Each suite's newest version with a page: of its ranked records or its stale ones."""
+    latest = aggregate.current_versions(records)
+    for name, version in stale:
+        latest[name] = max(version, latest.get(name, version))
+    return latest
 
 
 def _run_suite_jobs(

@@ -37,6 +37,7 @@ from harness.leaderboard.columns import (
 from harness.leaderboard.entries import entry_page
 from harness.leaderboard.figure_style import PlotStyles
 from harness.leaderboard.plots import plan_plots
+from harness.leaderboard.recipe import recipe_texts
 from harness.leaderboard.task_fronts import task_front_panels
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class SuiteJob:
     records: list[Mapping[str, Any]]  # all of its records, failed and debug included
     sources: dict[str, Path]
     styles: PlotStyles
+    # Records set apart as stale (``stale``): listed on the page, never ranked.
+    stale: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -81,6 +84,8 @@ class SuitePage:
     one_hardware: str | None = None
     # Accuracy against GFLOPs after each task (``task_fronts``); None: no cost curves recorded.
     task_fronts: dict[str, Any] | None = None
+    # Records made from another suite file than the current one: listed apart, never ranked.
+    stale: list[dict[str, Any]] = field(default_factory=list)
 
     slug: str = ""
     href: str = ""  # from the site's root, like every link the templates get
@@ -129,6 +134,7 @@ class SuitePage:
             "best": {**{k: best[k] for k in keep}, "cost": self._cost(best)} if best else None,
             "answers": self._answers(competing),
             "thumb": self._thumbnail(),
+            "stale": len(self.stale),
         }
 
     def _thumbnail(self) -> dict[str, Any] | None:
@@ -195,6 +201,7 @@ def build_suite_page(job: SuiteJob) -> SuitePage:
             c for c in (*DETAIL_COLUMNS, SIZE_RATIO) if c.key in rows and rows[c.key].notna().any()
         ),
         with_memory_front=bool(rows["kept_memory_megabytes"].notna().any()),
+        stale=list(job.stale),
     )
     rows = _rank(_with_latency_columns(rows, job.latencies, columns), info["primary_metric"])
     by_entry: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
@@ -262,13 +269,16 @@ def _suite_info(records: list[Mapping[str, Any]]) -> dict[str, Any]:
         )
         primary = "final_acc_pct"
     hashes = sorted({str(r["suite"].get("file_sha256")) for r in records})
-    if len(hashes) > 1:
+    # What the numbers depend on: a method added to the file changes its bytes, not this.
+    protocols = {str(r["suite"].get("protocol_sha256") or r["suite"].get("file_sha256"))
+                 for r in records}  # fmt: skip
+    if len(protocols) > 1:
         logger.warning(
-            "suite %s v%s: records come from %d different suite files; bump the "
+            "suite %s v%s: records come from %d different suite protocols; bump the "
             "version when a suite changes",
             suite["name"],
             suite["version"],
-            len(hashes),
+            len(protocols),
         )
     orders = sorted(
         {
@@ -282,6 +292,7 @@ def _suite_info(records: list[Mapping[str, Any]]) -> dict[str, Any]:
         "primary_header": COLUMN_BY_KEY[primary].header,
         "tasks_text": _tasks_text(suite.get("num_tasks"), classes),
         "exemplar_budget": suite.get("exemplar_budget"),
+        "recipes": recipe_texts(records),
         "file_sha256": hashes,
         "class_orders": [{"index": i, "sha256": sha} for i, sha in orders],
     }

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.evaluation.metrics import compute_metrics
+from harness.records.cross_checks import cross_check_problems
 from harness.records.layout import RecordPathError, record_path
 from harness.records.schema import (
     COUNTER_TOLERANCE_PCT,
@@ -70,13 +71,31 @@ def validate_record(record: Any) -> list[str]:
         return problems
     if record["status"] != "ok":
         return problems
-    return (
-        problems
-        + _validate_results(record)
+    problems += (
+        _validate_results(record)
         + InferenceCost.problems(record["inference_cost"])
         + _per_task_problems(record)
         + TrainingBudget.problems(record.get("training_budget"))
     )
+    # Figures a record repeats must agree: a copy edited by hand is refused, field named.
+    return problems + cross_check_problems(record) + _weights_path_problems(record)
+
+
+def _weights_path_problems(record: dict[str, Any]) -> list[str]:
+    """Records are shared: a weights file is named relative to the project or by its file
+    name (its sha256 says which bytes), never by the absolute path of the machine that ran."""
+    method = record.get("method")
+    weights = method.get("weights") if isinstance(method, dict) else None
+    problems = []
+    for backbone, entry in (weights or {}).items() if isinstance(weights, dict) else ():
+        for key in ("source", "path"):
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(value, str) and (value.startswith(("/", "~")) or value[1:3] == ":\\"):
+                problems.append(
+                    f"method.weights.{backbone}.{key}={value!r} is an absolute path: name the "
+                    "file relative to the project or by its file name (its sha256 identifies it)"
+                )
+    return problems
 
 
 def _per_task_problems(record: dict[str, Any]) -> list[str]:

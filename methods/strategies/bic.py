@@ -73,6 +73,12 @@ class BiC(Strategy):
     size is at least one sample and leaves at least one for stage 1 (PyCIL's formula gives
     zero for budgets under ten exemplars per old class). PyCIL's bias layer for task 1
     never trains (an identity); it is left out.
+
+    Where the toolboxes differ (PyCIL 87cc411, Mammoth e75a491): Mammoth's ``bic`` weights the
+    distillation by ``1 / (t + 1)`` (new over seen, the reverse of the paper's and PyCIL's)
+    times T²; trains the bias stage with Adam at lr 1e-3 for 250 epochs on the latest task
+    only; and draws its validation slice as a Bernoulli 10% of the buffer plus as many random
+    new samples, not balanced per class. Ours follows the paper and PyCIL on all three.
     """
 
     Config = BiCConfig

@@ -52,6 +52,13 @@ class DER(Strategy):
     are left out, as in PyCIL ("masking and pruning are not implemented by the source repo",
     models/der.py); the optimiser, epochs and schedule are the suite's. The first branch is
     the whole backbone including its pixel normalisation stem (shared, parameter-free).
+
+    Where the implementations differ: the paper's own code (Rhyssiyan/DER-ClassIL.pytorch,
+    inclearn/models/incmodel.py) does not weight-align the head; after each task it resets
+    the classifier and re-trains it on a class-balanced loader with logits divided by T = 5
+    for 30 epochs, and it warms the learning rate up for 10 epochs. PyCIL (models/der.py)
+    weight-aligns instead, as we do. Mammoth's ``der`` is another method (Dark Experience
+    Replay: our ``derpp``'s family), not this one.
     """
 
     Config = DERConfig

@@ -51,6 +51,11 @@ class DERpp(Strategy):
       classes seen when it was stored, and the MSE is taken over those columns only.
     - The stored logits count against the memory: a record's ``exemplar_bytes`` include them.
 
+    Where the toolboxes differ: Mammoth (e75a491) requires ``--alpha`` and ``--beta``; its
+    ``best_args.py`` gives 0.1 / 0.5 for seq-cifar10 and seq-cifar100, its derpp.yaml 0.3 /
+    0.5 for seq-cifar100 with a 500-sample buffer. Ours defaults to 0.1 / 0.5. Mammoth also
+    re-augments a drawn exemplar; ours replays the stored image as stored.
+
     The two replay draws a step makes inside ``loss`` are training samples too: they are
     declared through ``replayed_samples``, so the harness's meter counts three batches a step
     once there are old classes (a test checks the declaration against the model's forward
