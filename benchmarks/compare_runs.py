@@ -59,23 +59,34 @@ def differences(a: dict[str, Any], b: dict[str, Any], where: str = "") -> list[s
     return [] if a == b else [f"{where}: {a!r} != {b!r}"]
 
 
-def read_records(folder: Path) -> dict[str, dict[str, Any]]:
-    """Every record file under ``folder`` by run id, whatever its schema version: comparing a
-    regeneration with the records it replaces is what this script is for."""
+def read_records(folder: Path, *, by: str = "run_id") -> dict[str, dict[str, Any]]:
+    """Every record file under ``folder`` by run id (or, ``by="trial"``, by suite, version,
+    label, backbone, class order and seed: for a change of how run ids are made), whatever its
+    schema version: comparing a regeneration with the records it replaces is what this script
+    is for."""
     records = {}
     for path in sorted(folder.glob("**/*.json")):
         record = load_json(path.read_text(encoding="utf-8"), source=str(path))
         if isinstance(record, dict) and "run_id" in record:
-            records[record["run_id"]] = record
+            records[record["run_id"] if by == "run_id" else trial_name(record)] = record
     return records
+
+
+def trial_name(record: dict[str, Any]) -> str:
+    suite, method = record["suite"], record["method"]
+    return (f"{suite['name']} v{suite['version']} {method['label']} {method['backbone']} "
+            f"order {suite.get('order_index', 0)} seed {record['seed']}")  # fmt: skip
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("first", type=Path)
     parser.add_argument("second", type=Path)
+    parser.add_argument("--by", choices=["run_id", "trial"], default="run_id",
+                        help="pair records by run id (default) or by trial (label, backbone, "
+                        "seed...), when run ids are made differently")  # fmt: skip
     args = parser.parse_args()
-    first, second = read_records(args.first), read_records(args.second)
+    first, second = read_records(args.first, by=args.by), read_records(args.second, by=args.by)
     only = sorted(set(first) ^ set(second))
     differing = 0
     for run_id in sorted(set(first) & set(second)):
@@ -87,7 +98,8 @@ def main() -> int:
     for run_id in only:
         print(f"only in {args.first if run_id in first else args.second}: {run_id}")
     shared = len(set(first) & set(second))
-    print(f"{shared} shared run id(s): {shared - differing} identical, {differing} differ; "
+    print(f"{shared} shared {'run id' if args.by == 'run_id' else 'trial'}(s): "
+          f"{shared - differing} identical, {differing} differ; "
           f"{len(only)} in one folder only")  # fmt: skip
     return 0 if differing == 0 and not only else 1
 

@@ -173,3 +173,13 @@ def test_a_weights_file_named_by_an_absolute_path_is_refused() -> None:
         "method.weights.compact_cnn.path='/work/gen/checkpoints/w.pt' is an absolute path: name "
         "the file relative to the project or by its file name (its sha256 identifies it)"
     ]
+
+
+def test_a_named_variant_of_the_strategy_may_sit_before_its_framework() -> None:
+    from harness.records.cross_checks import label_mismatch
+
+    assert label_mismatch("lwf-pycil+kd", "lwf", "kd", None) is None
+    assert label_mismatch("lwf-pycil+prepruning@0.4", "lwf", "prepruning", 0.4) is None
+    assert label_mismatch("lwf-pycil", "lwf", "none", None) is None
+    assert "ratio 0.6" in label_mismatch("lwf-pycil+prepruning@0.6", "lwf", "prepruning", 0.4)
+    assert "framework 'kd'" in label_mismatch("lwf-pycil+postpruning", "lwf", "kd", None)

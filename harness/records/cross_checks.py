@@ -8,8 +8,9 @@ field named instead of ranking first on the site. What they compare:
   the same number into ``gflops_per_image_torch``), and ``counter_disagreement_pct`` must not
   understate how far torch's and ptflops' counts lie apart (overstating only flags more);
 - the method's label names its strategy, framework and ratio
-  (``<strategy>[+<framework>[@<ratio>]]``, then any suffix the suite chose, starting with
-  ``-`` or ``_``), and ``method.config_sha256`` is the hash of ``method.config``;
+  (``<strategy>[-<variant>][+<framework>[@<ratio>]]``, then any suffix the suite chose,
+  starting with ``-`` or ``_``: ``lwf-pycil+kd``, ``lwf-slow``), and ``method.config_sha256``
+  is the hash of ``method.config``;
 - ``suite.num_tasks`` counts ``suite.classes_per_task``, which sum to the classes ordered.
 
 Older records may lack a repeated field: then there is nothing to compare, and nothing is
@@ -33,6 +34,9 @@ SAME_FIGURE_RTOL = 1e-9
 DISAGREEMENT_SLACK_PCT = 1e-6
 # A suite may add a suffix to the grammar's label (``lwf-slow``); it starts with one of these.
 LABEL_SUFFIX_STARTS = ("-", "_")
+# A suite's name for a variant of the strategy (its own config choices), between the strategy
+# and the framework: ``lwf-pycil+kd``.
+_VARIANT = re.compile(r"[-_][A-Za-z0-9.=_-]+")
 _RATIO = re.compile(r"@([0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)")
 
 
@@ -100,6 +104,9 @@ def label_mismatch(label: str, strategy: str, framework: str, ratio: Any) -> str
     if not label.startswith(strategy):
         return f"does not start with its strategy {strategy!r} {hint}"
     rest = label[len(strategy) :]
+    variant = _VARIANT.match(rest)  # a named variant of the strategy: lwf-pycil+kd
+    if variant and rest[variant.end() :].startswith("+"):
+        rest = rest[variant.end() :]
     named = f"+{framework}"
     if rest.startswith(named):
         rest = rest[len(named) :]
