@@ -46,3 +46,35 @@ def test_both_templates_go_from_a_copy_to_the_leaderboard(tmp_path: Path) -> Non
         entry = re.search(rf'href="[./]*(entries/[^"]*{re.escape(method)}[^"]*\.html)"', html)
         assert entry, f"no entry of {method} on {page.name}"
         assert method in (site / entry.group(1)).read_text()
+
+
+def test_a_strategy_added_in_tree_and_run_leaves_the_projects_tests_green(tmp_path) -> None:
+    """README's in-tree path on a fresh clone: the template's module copied into
+    methods/strategies/, run with one seed into results/ (uncommitted, as a researcher's own
+    records are), then the project's tests that a new method and new records could break:
+    the committed-results checks, the contract tests of the new strategy, every config's NaN
+    refusal and the method cards."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=300)
+    shutil.copy(TEMPLATES / "strategy" / "my_strategy.py", clone / "methods" / "strategies")
+    env = {**os.environ, "PYTHONPATH": str(clone)}
+
+    def in_clone(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, *argv], cwd=clone, env=env, capture_output=True,
+                              text=True, timeout=900)  # fmt: skip
+
+    ran = in_clone("-m", "harness.cli", "run", "--suite", "digits-5split", "--method",
+                   "my_strategy", "--seeds", "1", "--no-site")  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert list((clone / "results" / "digits-5split" / "my_strategy").glob("*/seed1-*.json"))
+    tests = in_clone("-m", "pytest", "-q", "-p", "no:cacheprovider", "-k",
+                     "my_strategy or committed or nan or card",
+                     "tests/test_committed_results.py", "tests/test_adapter_contract.py",
+                     "tests/test_input_validation.py", "tests/test_method_cards.py")  # fmt: skip
+    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
+    assert "my_strategy" in in_clone("-m", "harness.cli", "list", "strategies").stdout
