@@ -35,8 +35,11 @@ def record() -> dict:
 def test_record_is_self_describing(record) -> None:
     assert record["schema_version"] == 3 and record["debug"] is True
     assert record["suite"]["name"] == "tiny-3split" and len(record["suite"]["file_sha256"]) == 64
-    assert record["method"]["config"]["strategy"] == {"lambda_kd": 1.0, "temperature": 2.0,
-                                                      "ce_scope": "seen"}
+    assert record["method"]["config"]["strategy"] == {
+        "lambda_kd": 1.0,
+        "temperature": 2.0,
+        "ce_scope": "seen",
+    }
     assert record["method"]["config"]["training"]["epochs"] == 5  # from the suite file
     assert len(record["timing"]["task_wall_time_s"]) == 3
     assert record["provenance"]["packages"]["torch"]
