@@ -146,6 +146,9 @@ def test_an_installed_plugin_is_listed(installed) -> None:
     assert "plugin_replay" in listed.stdout and "broken_fake_compression" in listed.stdout
 
 
+# Slow (a cilbench subprocess running trials, 6 s): CI runs it; the same checks run in
+# process on every broken plugin above.
+@pytest.mark.slow
 def test_an_installed_plugin_passes_check_adapter(installed) -> None:
     checked = cilbench("check-adapter", "plugin_replay", env=installed)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -153,6 +156,9 @@ def test_an_installed_plugin_passes_check_adapter(installed) -> None:
     assert "plugin_replay: the contract holds" in checked.stdout
 
 
+# Slow (a cilbench subprocess running trials, 6 s): CI runs it; the same checks run in
+# process on every broken plugin above.
+@pytest.mark.slow
 def test_an_installed_broken_plugin_fails_check_adapter(installed) -> None:
     checked = cilbench("check-adapter", "broken_fake_compression", env=installed)
     assert checked.returncode == 1, checked.stdout + checked.stderr
