@@ -22,6 +22,7 @@ from harness.api import contract_checks as checks
 from harness.api.adapters import FRAMEWORKS, STRATEGIES
 from harness.api.contract_checks import FAIL, NOT_CHECKED, PASS, CheckResult
 from harness.api.registry import Registry, UnknownNameError, did_you_mean
+from harness.records.provenance import is_built_in_module
 
 PLAIN_FRAMEWORK = "none"
 COMPRESSING_PARTNER = "postpruning"  # what a strategy is also checked under
@@ -61,8 +62,10 @@ class ConformanceReport:
 
 
 def is_built_in(adapter: type) -> bool:
-    """Shipped in this project's ``methods`` package (not an installed plugin)."""
-    return adapter.__module__.startswith("methods.")
+    """Shipped in this checkout (not an installed plugin): the records' own rule
+    (``harness.records.provenance``), which a distribution shipping a top-level ``methods``
+    does not pass."""
+    return is_built_in_module(adapter.__module__)
 
 
 def built_in_names(registry: Registry[Any]) -> list[str]:

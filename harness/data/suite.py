@@ -14,7 +14,6 @@ assembles the ``Suite`` and checks that its fields agree with each other.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,7 @@ from harness.data.suite_fields import (
     safe_name,
 )
 from harness.records.safe_parse import UntrustedInputError, load_yaml
-from harness.records.schema import METRIC_NAMES
+from harness.records.schema import METRIC_NAMES, canonical_sha256
 
 # The suite's own vocabulary, re-exported: callers import a suite's parts from here.
 __all__ = ["CheckpointHashError", "DatasetSpec", "MAX_SUITE_BYTES", "MethodEntry", "SUITE_KEYS",
@@ -137,11 +136,6 @@ def _load_yaml(text: str, source: str) -> Any:
         return load_yaml(text, source=source)
     except UntrustedInputError as error:
         raise SuiteError(str(error)) from None
-
-
-def canonical_sha256(obj: Any) -> str:
-    """sha256 of ``obj`` as sorted-key JSON: the same content, the same digest."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # What the suite runs by default and what it says of itself: no trial's numbers depend on them.

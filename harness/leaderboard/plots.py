@@ -117,14 +117,23 @@ def _plan_other_axes(
     for x, name in OTHER_AXES.items():
         if not data[x].notna().any():
             continue  # records older than the figure: no plot rather than an empty one
-        competing = data[data["reference"].isna()]
-        front = pareto_front(competing, x=x, y=metric).reindex(data.index, fill_value=False)
-        stem = f"{slug}-pareto-{name}"
-        plan.jobs.append({"kind": "pareto", "stem": stem, "formats": ("svg",),
-                          "rows": data.assign(front=front), "metric": metric, "title": title,
-                          "styles": styles, "x": x, "front_column": "front"})  # fmt: skip
-        plan.plots.append(_plot_entry(stem, ("svg",), metric=metric, title=title,
-                                      kind="pareto", x=x))  # fmt: skip
+        _plan_cost_axis(plan, data, x=x, stem=f"{slug}-pareto-{name}", metric=metric,
+                        title=title, styles=styles, axis=AXES[x])  # fmt: skip
+
+
+def _plan_cost_axis(
+    plan: PlotPlan, data: pd.DataFrame, *, x: str, stem: str, metric: str, title: str,
+    styles: PlotStyles, axis: Axis,
+) -> None:  # fmt: skip
+    """``metric`` against the cost column ``x`` (SVG), with the front on that axis alone:
+    no other entry has both less of that cost and more accuracy (references never compete)."""
+    competing = data[data["reference"].isna()]
+    front = pareto_front(competing, x=x, y=metric).reindex(data.index, fill_value=False)
+    plan.jobs.append({"kind": "pareto", "stem": stem, "formats": ("svg",), "axis": axis,
+                      "rows": data.assign(front=front), "metric": metric, "title": title,
+                      "styles": styles, "x": x, "front_column": "front"})  # fmt: skip
+    plan.plots.append(_plot_entry(stem, ("svg",), metric=metric, title=title, kind="pareto",
+                                  x=x, axis=axis))  # fmt: skip
 
 
 def _plan_forgetting(
@@ -159,17 +168,10 @@ def _plan_latency(
         if held is None or data[column.key].notna().sum() > data[held.key].notna().sum():
             by_device[device] = column
     for column in by_device.values():
-        competing = data[data["reference"].isna()]
-        front = pareto_front(competing, x=column.key, y=metric)
-        stem = f"{slug}-pareto-{column.key}"
         axis = Axis(f"latency, ms per image at batch 1, {column.qualifier} (log scale)",
                     f"latency ({column.qualifier})")  # fmt: skip
-        plan.jobs.append({"kind": "pareto", "stem": stem, "formats": ("svg",), "axis": axis,
-                          "rows": data.assign(front=front.reindex(data.index, fill_value=False)),
-                          "metric": metric, "title": title, "styles": styles, "x": column.key,
-                          "front_column": "front"})  # fmt: skip
-        plan.plots.append(_plot_entry(stem, ("svg",), metric=metric, title=title,
-                                      kind="pareto", x=column.key, axis=axis))  # fmt: skip
+        _plan_cost_axis(plan, data, x=column.key, stem=f"{slug}-pareto-{column.key}",
+                        metric=metric, title=title, styles=styles, axis=axis)  # fmt: skip
 
 
 def add_reference_points(

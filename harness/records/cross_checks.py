@@ -19,13 +19,12 @@ refused. Only ok records are checked (a failed record ranks nowhere). Torch-free
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 from typing import Any
 
 from harness.records.quantities import is_int, is_number
+from harness.records.schema import canonical_sha256
 
 # Copies of one figure written by the same code agree exactly; this leaves room for a
 # float's last bits only.
@@ -148,7 +147,7 @@ def _config_hash_problems(method: dict[str, Any]) -> list[str]:
     config, stated = method.get("config"), method.get("config_sha256")
     if not isinstance(config, dict) or not isinstance(stated, str):
         return []
-    actual = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    actual = canonical_sha256(config)
     if actual == stated:
         return []
     return [f"method.config_sha256={stated!r} is not the hash of method.config ({actual!r})"]

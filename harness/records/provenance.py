@@ -56,7 +56,7 @@ def adapter_origin(adapter: object, *, entry_point_groups: Iterable[str]) -> dic
     holds (a local script, a test) is ``"unpackaged"``, with its module.
     """
     module = getattr(adapter, "__module__", None) or ""
-    if _is_built_in(module):
+    if is_built_in_module(module):
         return {"origin": BUILT_IN, "module": module}
     top = module.partition(".")[0]
     for group in entry_point_groups:
@@ -82,7 +82,7 @@ def adapter_origin(adapter: object, *, entry_point_groups: Iterable[str]) -> dic
     return {"origin": "unpackaged", "package": None, "version": None, "module": module}
 
 
-def _is_built_in(module: str) -> bool:
+def is_built_in_module(module: str) -> bool:
     """The module's file lies in this checkout's ``harness`` or ``methods`` package (a
     distribution that happens to ship a top-level ``methods`` is not built in)."""
     loaded = sys.modules.get(module)

@@ -17,6 +17,8 @@ Pure Python (no torch, no Ray): the site builds from ``results/`` alone.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -39,6 +41,13 @@ from harness.records.quantities import (
     is_number,
 )
 from harness.records.training_budget import SpentTraining, TrainingBudget
+
+
+def canonical_sha256(obj: Any) -> str:
+    """sha256 of ``obj`` as sorted-key JSON: the same content, the same digest. How a record's
+    ``method.config_sha256``, its run id and a suite's ``protocol_sha256`` are made."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
 
 # The record's vocabulary, whichever module defines each part: readers import it from here.
 __all__ = [

@@ -11,8 +11,9 @@ from typing import Any
 
 from harness.api.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.api.config import config_to_dict, resolve_config
-from harness.data.suite import Suite, canonical_sha256, parse_suite
+from harness.data.suite import Suite, parse_suite
 from harness.models.execution import ExecutionOptions
+from harness.records.schema import canonical_sha256
 from harness.training.trainer import TrainingConfig
 
 CONFIG_SCOPES = ("strategy", "framework", "training")
