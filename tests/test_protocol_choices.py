@@ -3,17 +3,22 @@ scope, checked where it matters, on the tiny suite's own data."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from harness.api.adapters import STRATEGIES, load_adapters
-from harness.api.config import ConfigError, resolve_config
+from harness.api.config import ConfigError, config_to_dict, resolve_config
 from harness.api.testing import tiny_suite
 from harness.data.suite_stream import stream_for_suite
 from harness.models.backbones import create_backbone
 from harness.models.incremental_net import IncrementalNet
+from harness.run.trial import run_trial
 from harness.training.cross_entropy import scoped_cross_entropy
 from harness.training.exemplars import ExemplarMemory
+from methods.strategies.icarl import paper_loss
+from tests.contract_trials import tiny_spec
 
 load_adapters()
 
@@ -74,3 +79,54 @@ def test_icarl_serves_its_nearest_mean_classifier_or_its_logits_as_declared() ->
         memory.store(label, torch.rand(2, 1, 2, 2))
     nme = ICaRL(resolve_config(cls.Config, {}, scope="strategy"), memory=memory)
     assert isinstance(nme.predictor(model), NearestMeanClassifier)  # the paper's default
+
+
+def test_icarl_paper_loss_is_one_sigmoid_bce_over_seen_classes() -> None:
+    """``loss: bce`` is Mammoth's ``get_loss``: one-hot targets on the new classes, the old
+    model's sigmoid outputs on the old ones, one mean over batch and classes."""
+    torch.manual_seed(0)
+    logits, y = torch.randn(4, 5), torch.tensor([3, 4, 1, 3])
+    old_probs = torch.rand(4, 2)
+    targets = torch.nn.functional.one_hot(y, 5).float()
+    targets[:, :2] = old_probs
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    assert torch.allclose(paper_loss(logits, y, old_probs, old_weight=1.0), expected)
+    # Weighting the old classes' terms changes exactly those terms.
+    assert not torch.allclose(paper_loss(logits, y, old_probs, old_weight=3.0), expected)
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.nn.functional.one_hot(y, 5).float()
+    )
+    assert torch.allclose(paper_loss(logits, y, None, old_weight=3.0), plain)
+
+
+def test_icarl_loss_is_a_declared_choice_and_bce_trains() -> None:
+    cls = STRATEGIES.get("icarl")
+    with pytest.raises(ConfigError, match="strategy.loss='mse' is not allowed"):
+        resolve_config(cls.Config, {"loss": "mse"}, scope="strategy")
+    spec = replace(tiny_spec("icarl", "none"), overrides={"strategy": {"loss": "bce"}})
+    record = run_trial(spec)
+    assert record["method"]["config"]["strategy"]["loss"] == "bce"
+    assert record["status"] == "ok"
+    assert len(record["results"]["acc_matrix_pct"]) == len(tiny_suite().classes_per_task)
+
+
+def test_postpruning_new_class_scope_trains_lwf_and_refuses_a_replaying_strategy() -> None:
+    overrides = {"strategy": {"ce_scope": "new"}, "framework": {"ce_scope": "new"}}
+    spec = replace(tiny_spec("lwf", "postpruning"), overrides=overrides)
+    record = run_trial(spec)
+    assert record["method"]["config"]["framework"]["ce_scope"] == "new"
+    replaying = replace(tiny_spec("icarl", "postpruning"),
+                        overrides={"framework": {"ce_scope": "new"}})  # fmt: skip
+    failed = run_trial(replaying)  # a trial's error is recorded, not raised
+    assert failed["status"] == "failed"
+    assert "set framework.ce_scope=seen" in str(failed["error"])
+
+
+def test_a_choice_added_after_records_is_left_out_of_configs_at_its_default() -> None:
+    """Earlier records keep their run ids: ``loss`` (added to iCaRL by issue 23) is not in a
+    default config, and is written once set; a choice declared from the start always is."""
+    cls = STRATEGIES.get("icarl")
+    default = config_to_dict(resolve_config(cls.Config, {}, scope="strategy"))
+    assert "loss" not in default and default["classifier"] == "nme"
+    paper = config_to_dict(resolve_config(cls.Config, {"loss": "bce"}, scope="strategy"))
+    assert paper == {**default, "loss": "bce"}

@@ -51,6 +51,8 @@ def resolve_config(config_cls: type, overrides: Mapping[str, Any], *, scope: str
 
 
 RANGE = "cilbench.range"  # the key of a field's declared Range in its metadata
+# The key of when a field was added to a config that already had records (e.g. "issue 23").
+ADDED = "cilbench.added"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,13 +79,15 @@ def ranged(
     below: float | None = None,
     at_most: float | None = None,
     integer: bool = False,
+    added: str | None = None,
 ) -> Any:
     """A config field with its range declared: ``temperature: float = ranged(2.0, above=0)``.
 
     ``resolve_config`` refuses a value outside it (a ``None`` too, unless the field is
-    annotated ``X | None``), naming the key, the value and the range."""
+    annotated ``X | None``), naming the key, the value and the range. ``added``: see
+    ``config_to_dict``."""
     bounds = Range(at_least, above, below, at_most, integer)
-    return dataclasses.field(default=default, metadata={RANGE: bounds})
+    return dataclasses.field(default=default, metadata={RANGE: bounds, ADDED: added})
 
 
 def declared_range(field: dataclasses.Field) -> Range | None:
@@ -93,12 +97,13 @@ def declared_range(field: dataclasses.Field) -> Range | None:
 CHOICES = "cilbench.choices"  # the key of a field's allowed values in its metadata
 
 
-def choice(default: str, values: tuple[str, ...]) -> Any:
+def choice(default: str, values: tuple[str, ...], *, added: str | None = None) -> Any:
     """A config field that takes one of ``values``, e.g. a protocol detail on which reference
-    implementations differ: ``ce_scope: str = choice("seen", ("seen", "new"))``."""
+    implementations differ: ``ce_scope: str = choice("seen", ("seen", "new"))``. ``added``:
+    see ``config_to_dict``."""
     if default not in values:
         raise ValueError(f"default {default!r} is not one of {values}")
-    return dataclasses.field(default=default, metadata={CHOICES: tuple(values)})
+    return dataclasses.field(default=default, metadata={CHOICES: tuple(values), ADDED: added})
 
 
 def declared_choices(field: dataclasses.Field) -> tuple[str, ...] | None:
@@ -177,7 +182,17 @@ def _describe_range(
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    """The config as records store it, and as its hash and the run id read it.
+
+    A field declared with ``added=`` (a choice added to an adapter that already has records)
+    is left out while it holds its default. The records made before it existed then keep their
+    run ids and config hashes, and still say exactly what ran: the default is what they ran.
+    Set to anything else, the field is written, so the config names every choice it changes."""
+    values = dataclasses.asdict(config)
+    for field in dataclasses.fields(config):
+        if field.metadata.get(ADDED) and values[field.name] == field.default:
+            del values[field.name]
+    return values
 
 
 def _coerce(value: Any, annotation: Any, name: str) -> Any:

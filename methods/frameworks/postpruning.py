@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from harness.api.adapters import FRAMEWORKS, LearnerContext, learn_task_with_strategy
-from harness.api.config import ranged
+from harness.api.config import choice, ranged
 from harness.data.stream import Split, TaskData
 from harness.models.incremental_net import IncrementalNet
+from harness.training.cross_entropy import CE_SCOPES, scoped_cross_entropy
 from harness.training.distillation import distillation_kl
 from harness.training.pruning import PruningSummary, bn_scale_l1, prune_channels
 from methods.frameworks.slimming import SlimmingConfig, SlimmingFramework
@@ -43,6 +43,15 @@ class PostPruningConfig(SlimmingConfig):
     # T, after Hinton et al., 2015), so the two distillations read alike.
     distill_weight: float = ranged(1.0, at_least=0)
     temperature: float = ranged(2.0, above=0)
+    # ce_scope: the classes the copy's cross-entropy covers after task 1
+    # (harness.training.cross_entropy): "seen", all seen classes (the default, as the
+    # committed records were made), or "new", the new task's classes only, which pairs with a
+    # strategy trained so (PyCIL's lwf and finetune, ``ce_scope: new``): with "seen" the
+    # copy's fine-tune on new-task data alone pushes the old classes down and undoes that
+    # strategy's gain (digits-5split, 3 seeds: lwf-pycil 59.9% plain, 33.8% post-pruned).
+    # "new" needs a strategy without exemplars in the learned data. Added after records
+    # existed: left out of a config at its default (harness.api.config.config_to_dict).
+    ce_scope: str = choice("seen", CE_SCOPES, added="issue 23")
 
 
 @FRAMEWORKS.register("postpruning")
@@ -56,7 +65,7 @@ class PostPruning(SlimmingFramework):
     2. a deep copy of the full model is pruned to ``ratio`` (global |gamma| ranking);
     3. the copy is fine-tuned for ``finetune_epochs`` on the data the full model just trained
        on (``strategy.learned_data(task)``: the task's data plus the exemplar memory as it
-       stood during training) with cross-entropy over all seen classes plus
+       stood during training) with cross-entropy over all seen classes (``ce_scope``) plus
        ``distill_weight`` x Hinton's distillation (KL at ``temperature``, scaled by T^2) from
        the full model's logits over all seen classes.
     ``strategy.predictor(copy)`` serves inference.
@@ -92,19 +101,26 @@ class PostPruning(SlimmingFramework):
 
     def _pruned_copy(self, task: TaskData, data: Split) -> IncrementalNet:
         cfg, ctx = self.config, self.context
+        if cfg.ce_scope == "new" and bool((data.y < task.num_old_classes).any()):
+            raise ValueError(
+                f"postpruning's ce_scope 'new' fine-tunes the copy on new classes only, but "
+                f"{type(self.strategy).__name__} trains on old classes' samples too (exemplars):"
+                " set framework.ce_scope=seen for this strategy"
+            )
         teacher = self.model.eval()
         student = copy.deepcopy(teacher)
         self.pruning_per_task.append(
             prune_channels(student, ratio=cfg.ratio, example_inputs=self.example_input())
         )
-        temperature = cfg.temperature
+        temperature, old = cfg.temperature, task.num_old_classes
 
         def loss_fn(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             logits = m(x)
             with torch.no_grad():
                 teacher_logits = teacher(x)
             distill = distillation_kl(logits, teacher_logits, temperature)
-            return F.cross_entropy(logits, y) + cfg.distill_weight * distill
+            ce = scoped_cross_entropy(logits, y, num_old_classes=old, scope=cfg.ce_scope)
+            return ce + cfg.distill_weight * distill
 
         ctx.fit(
             student,
