@@ -19,7 +19,7 @@ A new adapter is one file under ``methods/`` registered with ``@STRATEGIES.regis
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.registry import Registry
+from harness.api.search_space import Domain
 from harness.data.stream import Split, TaskData
 from harness.models.incremental_net import IncrementalNet
 from harness.training.budget import DEFAULT_ROLE
@@ -99,6 +100,9 @@ class Strategy:
     """
 
     Config: ClassVar[type] = NoConfig
+    # Config fields ``cilbench tune`` may search, with their distributions
+    # (harness.api.search_space); empty: nothing to tune.
+    search_space: ClassVar[Mapping[str, Domain]] = {}
     reference: ClassVar[str | None] = None
     unbounded_memory: ClassVar[bool] = False
     # Whether its accuracy matrices on the shipped tiny suite move with the seed: the contract
@@ -204,6 +208,7 @@ class Framework:
     """
 
     Config: ClassVar[type] = NoConfig
+    search_space: ClassVar[Mapping[str, Domain]] = {}  # as Strategy.search_space
     compresses: ClassVar[bool] = False
 
     def __init__(self, config: Any, *, context: LearnerContext) -> None:

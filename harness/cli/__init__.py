@@ -12,7 +12,17 @@ import os
 import sys
 from collections.abc import Sequence
 
-from harness.cli import check_adapter, data, listing, pretrain, reproduce, run, site, validate
+from harness.cli import (
+    check_adapter,
+    data,
+    listing,
+    pretrain,
+    reproduce,
+    run,
+    site,
+    tune,
+    validate,
+)
 from harness.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -23,7 +33,7 @@ from harness.cli.common import (
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_SIGNAL", "EXIT_TRIALS_FAILED", "UsageError", "main"]
 # In the order --help lists them.
-COMMANDS = (run, listing, check_adapter, site, data, validate, reproduce, pretrain)
+COMMANDS = (run, tune, listing, check_adapter, site, data, validate, reproduce, pretrain)
 
 
 def _bad_input_errors() -> tuple[type[Exception], ...]:

@@ -43,6 +43,7 @@ from harness.data.suite_fields import (
     parse_weights,
     safe_name,
 )
+from harness.data.suite_tuning import TuningBudget, parse_tuning
 from harness.records.safe_parse import UntrustedInputError, load_yaml
 from harness.records.schema import METRIC_NAMES, canonical_sha256
 
@@ -55,6 +56,7 @@ SUITE_KEYS = {
     "name", "version", "description", "dataset", "input_shape", "num_classes",
     "classes_per_task", "class_orders", "exemplar_budget", "backbones", "seeds",
     "primary_metric", "training", "methods", "weights", "augmentation", "total_memory_bytes",
+    "tuning",
 }  # fmt: skip
 # Suites are small data files; the largest shipped one is about 6 kB.
 MAX_SUITE_BYTES = 1_000_000
@@ -81,6 +83,7 @@ class Suite:
     methods: tuple[MethodEntry, ...]
     weights: dict[str, WeightsSpec]  # backbone name -> pre-trained checkpoint
     augmentation: Augmentation  # training batches only; test images are never augmented
+    tuning: TuningBudget  # what every method's search may spend (``cilbench tune``)
     file_sha256: str
     protocol_sha256: str  # the file's content without the default grid (see the docstring)
     text: str  # the exact file text: trials on other machines parse this, not a path
@@ -139,7 +142,9 @@ def _load_yaml(text: str, source: str) -> Any:
 
 
 # What the suite runs by default and what it says of itself: no trial's numbers depend on them.
-NOT_PROTOCOL = frozenset({"methods", "seeds", "backbones", "description"})
+# The tuning budget neither: it decides which configs are tried, and each tried config is its
+# own trial with its own id.
+NOT_PROTOCOL = frozenset({"methods", "seeds", "backbones", "description", "tuning"})
 
 
 def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
@@ -147,8 +152,8 @@ def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
     if not isinstance(raw, dict):
         raise SuiteError(f"{source}: a suite file must be a mapping of keys")
     check_keys(raw, SUITE_KEYS, source,
-                required=SUITE_KEYS - {"description", "training", "weights",
-                                       "augmentation", "total_memory_bytes"})  # fmt: skip
+                required=SUITE_KEYS - {"description", "training", "weights", "augmentation",
+                                       "total_memory_bytes", "tuning"})  # fmt: skip
     num_classes = integer(raw["num_classes"], source, "num_classes", at_least=1)
     suite = Suite(
         name=safe_name(raw["name"], source),
@@ -176,6 +181,8 @@ def parse_suite(text: str, *, source: str = "<suite>") -> Suite:
         methods=tuple(parse_method(m, source) for m in as_list(raw["methods"], source, "methods")),
         weights=parse_weights(raw.get("weights") or {}, source),
         augmentation=parse_augmentation_block(raw.get("augmentation"), source),
+        # classes_per_task is checked above (arguments are evaluated in order).
+        tuning=parse_tuning(raw.get("tuning"), source, num_tasks=len(raw["classes_per_task"])),
         file_sha256=hashlib.sha256(text.encode()).hexdigest(),
         protocol_sha256=canonical_sha256({k: v for k, v in raw.items() if k not in NOT_PROTOCOL}),
         text=text,

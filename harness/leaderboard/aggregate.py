@@ -49,6 +49,9 @@ GROUP_KEYS: tuple[str, ...] = (
     "framework",
     "backbone",
     "config_sha256",
+    # A tuned twin's tuned-config sha256, "" for untuned trials: tuned and untuned seeds
+    # never share a row, even where the winning config is the default.
+    "tuned",
 )
 # Functions of the entry; when records disagree the first (in sorted order) wins, with a warning.
 GROUP_ATTRIBUTES: tuple[str, ...] = ("label", "reference", "primary_metric", "inference_backbone")
@@ -84,6 +87,7 @@ def entry_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
         method["framework"],
         method["backbone"],
         method["config_sha256"],
+        (method.get("tuned") or {}).get("sha256", ""),
     )
 
 

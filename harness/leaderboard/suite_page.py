@@ -346,7 +346,8 @@ def _rank(rows: pd.DataFrame, primary: str) -> pd.DataFrame:
     # One label on several backbones (a strategy plain on the teacher and on the student):
     # "icarl · compact_cnn_small"; one label and backbone with several configs: a config tag.
     display = aggregate.entry_names(rows)
-    ambiguous = rows.duplicated(["label", "backbone"], keep=False)
+    display = display.where(rows["tuned"].astype(str) == "", display + " (tuned)")
+    ambiguous = rows.duplicated(["label", "backbone", "tuned"], keep=False)
     short_config = rows["config_sha256"].astype(str).str[:7]
     rows["display"] = display.where(~ambiguous, display + " [" + short_config + "]")
     # On a plot, name what serves where it is not the backbone (a KD student sits at its own
@@ -372,7 +373,9 @@ def _variant(row: Mapping[str, Any]) -> str:
 
 
 def _entry_slug(row: Mapping[str, Any]) -> str:
-    digest = hashlib.sha256("\x1f".join(map(str, aggregate.row_key(row))).encode()).hexdigest()[:8]
+    key = aggregate.row_key(row)
+    key = key[:-1] if key[-1] == "" else key  # untuned: the slug it had before tuning existed
+    digest = hashlib.sha256("\x1f".join(map(str, key)).encode()).hexdigest()[:8]
     return f"{_slug(row['label'])}-{_slug(row['backbone'])}-{digest}"
 
 

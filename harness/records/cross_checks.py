@@ -47,6 +47,7 @@ def cross_check_problems(record: dict[str, Any]) -> list[str]:
     method = record.get("method")
     if isinstance(method, dict):
         problems += _label_problems(method) + _config_hash_problems(method)
+        problems += _tuned_problems(method.get("tuned"))
     if isinstance(record.get("suite"), dict):
         problems += _suite_problems(record["suite"])
     return problems
@@ -151,6 +152,25 @@ def _config_hash_problems(method: dict[str, Any]) -> list[str]:
     if actual == stated:
         return []
     return [f"method.config_sha256={stated!r} is not the hash of method.config ({actual!r})"]
+
+
+def _tuned_problems(tuned: Any) -> list[str]:
+    """A tuned twin names its tuned config: a file under the suites' ``tuned/`` folder (a
+    relative path), the file's sha256 and the suite it was tuned on."""
+    if tuned is None:
+        return []
+    where = "method.tuned"
+    if not isinstance(tuned, dict):
+        return [f"{where} must be an object (file, sha256, tuning_suite)"]
+    file, digest, suite = tuned.get("file"), tuned.get("sha256"), tuned.get("tuning_suite")
+    problems = []
+    if not isinstance(file, str) or not file.startswith("tuned/") or ".." in file.split("/"):
+        problems.append(f"{where}.file={file!r} must be a path under tuned/ (relative)")
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        problems.append(f"{where}.sha256 must be 64 hex digits")
+    if not isinstance(suite, str) or not suite:
+        problems.append(f"{where}.tuning_suite must name a suite")
+    return problems
 
 
 def _suite_problems(suite: dict[str, Any]) -> list[str]:

@@ -23,6 +23,7 @@ from harness.records.provenance import code_version
 from harness.records.safe_parse import load_json
 from harness.records.store import index_record_files
 from harness.run.trial_spec import ResolvedTrial, TrialSpec, resolve_trial, weights_spec
+from harness.tuning.tuned_configs import find_tuned
 
 QUICK_OVERRIDES = {"epochs": 1, "first_task_epochs": None}  # --quick: one epoch per task, debug
 
@@ -101,11 +102,14 @@ def plan_trials(
     limit_per_class: int | None = None,
     weights: dict[str, str] | None = None,
     execution: ExecutionOptions | None = None,
+    tuned: bool = True,
 ) -> TrialPlan:
     """Expand the suite (or the given methods, backbones, seeds) into checked trial specs.
 
     ``limit_per_class`` (a debug shortcut: records marked debug) keeps at most that many
-    images per class and split; ``weights`` replaces the suite's weights per backbone.
+    images per class and split; ``weights`` replaces the suite's weights per backbone. An
+    entry with a tuned config (``cilbench tune``) also runs as its tuned twin unless
+    ``tuned`` is off: the two are separate trials and separate leaderboard rows.
     """
     load_adapters()
     loaded = load_suite(suite)  # its name and labels are checked safe folder names there
@@ -121,7 +125,7 @@ def plan_trials(
     code = code_version()
     existing_records = index_record_files(results_dir)  # scanned once, not once per trial
     suite_labels = _suite_labels(loaded, debug)
-    for entry in entries:
+    for entry, tuned_config in _with_tuned_twins(entries, loaded, backbones, debug, tuned):
         for backbone in _backbones_for(entry, loaded, backbones):
             BACKBONES.get(backbone)
             for seed in seeds or loaded.seeds:
@@ -142,9 +146,34 @@ def plan_trials(
                         execution=execution or ExecutionOptions(),
                         num_threads=num_threads,
                         code_version=code,
+                        tuned=tuned_config,
                     )
                     _add(plan, spec, existing_records, overwrite, suite_labels)
     return plan
+
+
+def _with_tuned_twins(
+    entries: list[MethodEntry],
+    suite: Suite,
+    backbones: Sequence[str] | None,
+    debug: bool,
+    tuned: bool,
+) -> list[tuple[MethodEntry, dict[str, Any] | None]]:
+    """Each entry untuned, then, per backbone with a tuned config, its tuned twin: the same
+    label and adapters with the tuned config's overrides (``method.tuned`` names the file)."""
+    planned: list[tuple[MethodEntry, dict[str, Any] | None]] = []
+    for entry in entries:
+        planned.append((entry, None))
+        if not tuned:
+            continue
+        for backbone in _backbones_for(entry, suite, backbones):
+            found = find_tuned(suite, method_label(entry), backbone)
+            if found is None or (found.content["search"].get("debug") and not debug):
+                continue  # a --quick search's winner serves only debug runs
+            twin = replace(entry, label=method_label(entry), backbone=backbone,
+                           config=found.overrides)  # fmt: skip
+            planned.append((twin, found.reference()))
+    return planned
 
 
 def _identity_key(resolved: ResolvedTrial) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.api.adapters import Framework
 from harness.cost.inference import measure_inference_cost, on_cpu
 from harness.cost.latency import device_latencies
 from harness.cost.per_task import PerTaskMeasures
-from harness.data.stream import ClassIncrementalStream
+from harness.data.stream import ClassIncrementalStream, TaskData
+from harness.data.suite import Suite
 from harness.data.suite_stream import stream_for_suite
 from harness.evaluation.metrics import compute_metrics
 from harness.evaluation.protocol import ProtocolResult, TaskEvent, run_protocol
@@ -42,6 +45,7 @@ from harness.run.trial_spec import (
     weights_spec,
 )
 from harness.training.budget import TrainingMeter
+from harness.training.exemplars import ExemplarMemory
 
 # The trial's public surface, wherever each piece lives.
 __all__ = ["CONFIG_SCOPES", "NO_WEIGHTS", "ResolvedTrial", "TrialSpec", "build_learner",
@@ -76,7 +80,7 @@ def _run(
     resolved: ResolvedTrial, started: float, on_task_end: Callable[[TaskEvent], None] | None
 ) -> dict[str, Any]:
     spec, suite = resolved.spec, resolved.suite
-    execution = _prepare(spec)
+    execution = prepare_execution(spec)
     stream = stream_for_suite(
         suite,
         order_index=spec.order_index,
@@ -89,11 +93,6 @@ def _run(
         resolved, execution=execution, loaded_weights=loaded_weights, meter=meter
     )
     per_task = PerTaskMeasures(learner, memory, (1, *suite.input_shape))
-    alignment = None
-    if suite.total_memory_bytes is not None and memory.budget is not None:
-        alignment = MemoryAlignment(
-            suite.total_memory_bytes, memory, learner, cap=suite.exemplar_budget
-        )
     protocol = run_protocol(
         learner,
         stream,
@@ -102,7 +101,7 @@ def _run(
         after_evaluation=per_task,
         execution=execution,
         meter=meter,
-        around_learning=None if alignment is None else alignment.around,
+        around_learning=memory_alignment(suite, memory, learner),
     )
     declared = [learner.declared_epochs(i) for i in range(stream.num_tasks)]
     meter.check(declared)  # fairness enforced: a framework trains exactly what it declares
@@ -126,7 +125,18 @@ def _run(
     ).to_json()
 
 
-def _prepare(spec: TrialSpec) -> Execution:
+def memory_alignment(
+    suite: Suite, memory: ExemplarMemory, learner: Framework
+) -> Callable[[TaskData], AbstractContextManager[None]] | None:
+    """The suite's total-memory alignment around each task's learning, where it has one."""
+    if suite.total_memory_bytes is None or memory.budget is None:
+        return None
+    return MemoryAlignment(
+        suite.total_memory_bytes, memory, learner, cap=suite.exemplar_budget
+    ).around
+
+
+def prepare_execution(spec: TrialSpec) -> Execution:
     """Threads, seeds and the hardware, in this order, before anything random happens."""
     torch.set_num_threads(spec.num_threads)
     _seed_everything(spec.seed)

@@ -94,6 +94,8 @@ def record_header(
             "config_sha256": resolved.config_sha256 if resolved else None,
             "reference": strategy_cls.reference if strategy_cls else None,
             "weights_overrides": dict(spec.weights),  # --weights: replaces the suite's weights
+            # Only on a tuned twin: which tuned config, its digest and the suite tuned on.
+            **({"tuned": dict(spec.tuned)} if spec.tuned is not None else {}),
             # Built in, or the plugin distribution (and version) each adapter came from.
             "origins": {
                 kind: adapter_origin(cls, entry_point_groups=ENTRY_POINT_GROUPS) if cls else None

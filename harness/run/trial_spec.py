@@ -43,6 +43,8 @@ class TrialSpec:
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
     num_threads: int = 1
     code_version: dict[str, Any] = field(default_factory=dict)  # git state of the driver
+    # A tuned twin's tuned config (harness.tuning.tuned_configs): file, sha256, tuning suite.
+    tuned: dict[str, Any] | None = None
 
     @property
     def suite(self) -> Suite:
@@ -95,6 +97,9 @@ class ResolvedTrial:
         # earlier record) keeps its old id.
         if s.num_threads != 1:
             identity["num_threads"] = s.num_threads
+        # A tuned twin is its own trial even where the winner is the default config.
+        if s.tuned is not None:
+            identity["tuned"] = s.tuned["sha256"]
         return sha256_of(identity)[:16]
 
 

@@ -25,6 +25,7 @@ from harness.api.adapters import (
 )
 from harness.api.config import ConfigError, ranged
 from harness.api.registry import did_you_mean
+from harness.api.search_space import loguniform, uniform
 from harness.cost.inference import count_flops_torch, count_parameters
 from harness.data.stream import TaskData
 from harness.models.backbones import BACKBONES
@@ -159,6 +160,9 @@ class KnowledgeDistillation(Framework):
     """
 
     Config = KDConfig
+    # What ``cilbench tune`` searches: the distillation's weight, a decade either side of
+    # Hinton et al.'s 1, and its temperature around 2.
+    search_space = {"lambda_kd": loguniform(0.1, 10.0), "temperature": uniform(1.0, 4.0)}
     compresses = True
 
     def __init__(self, config: KDConfig, *, context: LearnerContext) -> None:

@@ -10,6 +10,7 @@ from torch import nn
 
 from harness.api.adapters import STRATEGIES, Strategy
 from harness.api.config import choice, ranged
+from harness.api.search_space import loguniform
 from harness.data.stream import TaskData
 from harness.models.incremental_net import ClassifierHead, IncrementalNet
 from harness.training.distillation import DistillationConfig
@@ -70,6 +71,8 @@ class ICaRL(Strategy):
     """
 
     Config = ICaRLConfig
+    # What ``cilbench tune`` searches: a decade either side of the paper's weight of 1.
+    search_space = {"lambda_kd": loguniform(0.1, 10.0)}
     # On the tiny suite it ends at 100% on every task, any seed.
     seed_sensitive_on_tiny_suite = False
 

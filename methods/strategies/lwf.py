@@ -8,6 +8,7 @@ import torch
 
 from harness.api.adapters import STRATEGIES, Strategy
 from harness.api.config import choice, ranged
+from harness.api.search_space import loguniform, uniform
 from harness.data.stream import TaskData
 from harness.models.incremental_net import IncrementalNet
 from harness.training.cross_entropy import CE_SCOPES, scoped_cross_entropy
@@ -40,6 +41,9 @@ class LwF(Strategy):
     """
 
     Config = LwFConfig
+    # What ``cilbench tune`` searches: a decade either side of Li & Hoiem's lambda_o = 1
+    # (PyCIL's 3 inside it), and temperatures around their T = 2.
+    search_space = {"lambda_kd": loguniform(0.1, 10.0), "temperature": uniform(1.0, 4.0)}
     # On the tiny suite it ends at 100% on the newest task and 0% on the others, any seed.
     seed_sensitive_on_tiny_suite = False
 
