@@ -73,6 +73,9 @@ def adapter_details(kind: str, name: str) -> str:
         lines.append(f"    {kind}.{field['name']}: {field['type']} = {field['default']}{allowed}")
         # The field's comment: where its default comes from, and each choice's source.
         lines += [f"        # {line}" for line in field["comment"].splitlines() if line]
+    for field, domain in card["search_space"].items():
+        shape = domain.get("values") or f"{domain['low']:g} to {domain['high']:g}"
+        lines.append(f"    tunable: {kind}.{field} ~ {domain['kind']} {shape} (cilbench tune)")
     return "\n".join(lines)
 
 

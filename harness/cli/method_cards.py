@@ -101,6 +101,11 @@ def adapter_card(
         "paper": first_paragraph(getattr(module, "__doc__", None)) or first_paragraph(description),
         "description": description,
         "config": config_fields(getattr(cls, "Config", None)),
+        # What cilbench tune searches (harness.api.search_space), field -> distribution.
+        "search_space": {
+            field: domain.to_dict()
+            for field, domain in sorted((getattr(cls, "search_space", None) or {}).items())
+        },
         "class_vars": [
             {
                 "name": var,

@@ -42,6 +42,11 @@ def _add_selection(run: argparse.ArgumentParser) -> None:
         "default configs (default: the suite's whole list)",
     )
     run.add_argument("--backbone", action="append", help="backbone(s) (default: the suite's)")
+    run.add_argument(
+        "--no-tuned",
+        action="store_true",
+        help="leave out the tuned twins of entries that have a tuned config (cilbench tune)",
+    )
     run.add_argument("--seeds", help="comma-separated seeds (default: the suite's)")
     run.add_argument(
         "--set",
@@ -190,6 +195,7 @@ def _plan(args: argparse.Namespace) -> Any:
         overwrite=args.overwrite,
         limit_per_class=positive("--limit-per-class", args.limit_per_class),
         weights=_parse_weights(args.weights),
+        tuned=not args.no_tuned,
         execution=ExecutionOptions(
             device=args.device,
             precision=args.precision,

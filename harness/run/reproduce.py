@@ -198,6 +198,7 @@ def spec_from_record(
         ),
         num_threads=recorded_threads(record),
         code_version=code_version(),
+        tuned=method.get("tuned"),  # a tuned twin: its config is in the record already
     )
 
 
