@@ -122,32 +122,24 @@ def plan_trials(
         BACKBONES.get(name)
     debug = debug or limit_per_class is not None
     plan = TrialPlan(loaded)
-    code = code_version()
     existing_records = index_record_files(results_dir)  # scanned once, not once per trial
     suite_labels = _suite_labels(loaded, debug)
+    # What every trial of this run shares; each trial fills in its method, seed and order.
+    shared = TrialSpec(suite_text=loaded.text, strategy="", framework="", backbone="", seed=0,
+                       label="", data_root=str(data_root) if data_root else None, debug=debug,
+                       limit_per_class=limit_per_class, weights=dict(weights or {}),
+                       execution=execution or ExecutionOptions(), num_threads=num_threads,
+                       code_version=code_version())  # fmt: skip
     for entry, tuned_config in _with_tuned_twins(entries, loaded, backbones, debug, tuned):
         for backbone in _backbones_for(entry, loaded, backbones):
             BACKBONES.get(backbone)
             for seed in seeds or loaded.seeds:
                 for order_index in range(len(loaded.class_orders)):
-                    spec = TrialSpec(
-                        suite_text=loaded.text,
-                        strategy=entry.strategy,
-                        framework=entry.framework,
-                        backbone=backbone,
-                        seed=seed,
-                        label=method_label(entry),
-                        order_index=order_index,
-                        overrides=_merge(entry.config, overrides or {}, debug),
-                        data_root=str(data_root) if data_root else None,
-                        debug=debug,
-                        limit_per_class=limit_per_class,
-                        weights=dict(weights or {}),
-                        execution=execution or ExecutionOptions(),
-                        num_threads=num_threads,
-                        code_version=code,
-                        tuned=tuned_config,
-                    )
+                    merged = _merge(entry.config, overrides or {}, debug)
+                    spec = replace(shared, strategy=entry.strategy, framework=entry.framework,
+                                   backbone=backbone, seed=seed, label=method_label(entry),
+                                   order_index=order_index, overrides=merged,
+                                   tuned=tuned_config)  # fmt: skip
                     _add(plan, spec, existing_records, overwrite, suite_labels)
     return plan
 
