@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install suite site test test-all test-under-load lint gpu-wheels clean help
+.PHONY: install suite site test test-all test-under-load bench lint gpu-wheels clean help
 
 help:
 	@echo "make suite [SUITE=digits-5split] [ARGS='--method lwf --seeds 1']  run a suite, build site/"
@@ -22,6 +22,7 @@ help:
 	@echo "make test                                   run the default test suite"
 	@echo "make test-all                               also the slow tests"
 	@echo "make test-under-load                        make test beside two CPU-bound processes"
+	@echo "make bench [SUITE=digits-5split] [ARGS='--rounds 3']  Ray's overhead vs. an in-process loop"
 	@echo "make lint                                   ruff"
 	@echo "make gpu-wheels                             wheels benchmarks/gpu_check.sh carries to a GPU machine"
 
@@ -49,6 +50,10 @@ test-all: $(STAMP)
 # Proof that no test depends on the machine's speed: the default tests beside two CPU burners.
 test-under-load: $(STAMP)
 	benchmarks/test_under_load.sh $(ARGS)
+
+# Ray Tune's overhead: a small grid of SUITE through Ray and in-process, interleaved.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/ray_overhead.py --suite $(SUITE) $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness methods tests benchmarks

@@ -76,7 +76,6 @@ def entry_page(
     options = set_options_of(first["method"].get("config") or {})  # one config per entry
     per_seed = columns if trial_columns is None else trial_columns
     trials = [_trial(r, set_options=options, columns=per_seed) for r in records]
-    hardware = sorted({t["hardware"] for t in trials})
     flags = gflops_flags(row.get("uncounted_ops"), row.get("counter_disagreement_max_pct"))
     return {
         "display": row["display"],
@@ -106,13 +105,24 @@ def entry_page(
         "trials": trials,
         "latencies": _latency_rows(trials),
         "provenance": _provenance_table(trials),
-        # Several kinds of hardware: its latencies (and maybe accuracies) do not compare.
-        "hardware": hardware,
-        "mixed_hardware": len(hardware) > 1,
+        **_where_it_ran(trials),
+        # A tuned twin: which tuned config it ran (cilbench tune), else None.
+        "tuned": first["method"].get("tuned"),
         "framework_report": _framework_report(records),
         "curve": accuracy_curve(records),
         "heatmap": accuracy_heatmap(records),
         "records": records,
+    }
+
+
+def _where_it_ran(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The kinds of hardware the seeds ran on (several: its latencies, maybe its accuracies,
+    do not compare) and whether any ran on a Ray cluster (then each seed names its node)."""
+    hardware = sorted({t["hardware"] for t in trials})
+    return {
+        "hardware": hardware,
+        "mixed_hardware": len(hardware) > 1,
+        "ray_nodes": any(t["ray_node"] for t in trials),
     }
 
 
@@ -187,6 +197,7 @@ def _trial(
         "commit": commit or "unknown",
         "dirty": provenance.get("git_dirty"),
         "hardware": hardware_text(record),
+        "ray_node": ray_node_text(record),
         "provenance": {
             **_provenance_rows(provenance),
             **_execution_rows(record.get("execution")),
@@ -284,6 +295,18 @@ def hardware_text(record: Mapping[str, Any]) -> str:
     if execution.get("precision"):
         parts.append(str(execution["precision"]))
     return " · ".join(parts) or "not recorded"
+
+
+def ray_node_text(record: Mapping[str, Any]) -> str:
+    """The Ray node that ran the trial, e.g. "gpu-7 (node 3f2a9c1e)"; "" where the record
+    does not say (records made before nodes were recorded)."""
+    execution = record.get("execution")
+    node = execution.get("ray_node") if isinstance(execution, Mapping) else None
+    if not isinstance(node, Mapping):
+        return ""
+    node_id = node.get("node_id")
+    short = f" (node {node_id[:8]})" if isinstance(node_id, str) and node_id else ""
+    return f"{node.get('host') or 'unknown host'}{short}"
 
 
 def _execution_rows(execution: Any) -> dict[str, str]:

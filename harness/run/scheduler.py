@@ -5,6 +5,11 @@ carrying its record as JSON; the driver writes records itself, so Ray's output f
 temporary directory, deleted afterwards) is never the result store, and trials on a remote
 cluster need no shared filesystem for results.
 
+Every node needs the same install: each trial first compares its node's harness commit and
+plugins with the driver's (on a cluster, ``--address``, its data and weights files too; see
+``harness.run.cluster_checks``) and, on a difference, ends as a failure record that says why
+instead of a wrong record. Records name the Ray node that ran them (``execution.ray_node``).
+
 Ctrl-C and SIGTERM stop a run the same way: Tune stops every trial, finished records stay
 written, unfinished trials get failure records, and Ray and the run's temp folder (Ray's
 session and Tune's storage, ``$RAY_TMPDIR`` or ``/tmp``, ``cilbench-ray-*``) are removed.
@@ -43,7 +48,15 @@ import ray  # noqa: E402
 from ray import cloudpickle, tune  # noqa: E402
 
 from harness.evaluation.protocol import TaskEvent  # noqa: E402
+from harness.run.cluster_checks import (  # noqa: E402
+    driver_facts,
+    node_record,
+    refusal,
+    this_node,
+    with_ray_node,
+)
 from harness.run.trial import TrialSpec, failure_record, run_trial  # noqa: E402
+from harness.run.trial_record import DEVICE_NOT_STARTED  # noqa: E402
 
 log = logging.getLogger("cilbench")
 
@@ -148,9 +161,13 @@ def _tuner(
     on_task: TaskSink,
     handler_errors: list[str],
 ) -> tune.Tuner:
+    # What every trial checks its node against: the code; on a cluster, data and weights too.
+    on_cluster = bool(options.address or os.environ.get("RAY_ADDRESS"))
+    driver = driver_facts(specs, on_cluster=on_cluster)
+    events = _TrialEvents(specs, deliver, on_task, handler_errors, on_cluster)
     return tune.Tuner(
         tune.with_resources(
-            tune.with_parameters(_trainable, specs=specs), trial_resources(options)
+            tune.with_parameters(_trainable, specs=specs, driver=driver), trial_resources(options)
         ),
         param_space={"trial_index": tune.grid_search(list(range(len(specs))))},
         tune_config=tune.TuneConfig(
@@ -164,7 +181,7 @@ def _tuner(
             storage_path=str(folder / "tune"),
             verbose=0,
             stop=stop,
-            callbacks=[_TrialEvents(specs, deliver, on_task, handler_errors)],
+            callbacks=[events],
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         ),
     )
@@ -273,14 +290,23 @@ def _start_ray(options: SchedulerOptions, folder: Path) -> None:
         ) from error
 
 
-def _trainable(config: dict[str, Any], specs: list[TrialSpec]) -> None:
-    """Runs inside a Ray worker: one trial, reporting per task and then the record."""
-    spec = specs[config["trial_index"]]
+def _trainable(config: dict[str, Any], specs: list[TrialSpec], driver: dict[str, Any]) -> None:
+    """Runs inside a Ray worker: one trial, reporting per task and then the record (naming
+    this node); on a node whose code (or data) differs from the driver's, only why."""
+    index = config["trial_index"]
+    spec = specs[index]
+    node = this_node(ray.get_runtime_context().get_node_id())
+    node_json = json.dumps(node)
+    why_not = refusal(driver, spec, node)
+    if why_not is not None:  # the driver writes its failure record, with the driver's run id
+        tune.report({"kind": "refused", "error": why_not, "ray_node_json": node_json})
+        return
 
     def report_task(event: TaskEvent) -> None:
-        tune.report({"kind": "task", **event.__dict__})
+        tune.report({"kind": "task", "ray_node_json": node_json, **event.__dict__})
 
-    record = run_trial(spec, on_task_end=report_task)
+    record = node_record(run_trial(spec, on_task_end=report_task), spec, node,
+                         driver=driver, index=index)  # fmt: skip
     tune.report({"kind": "record", "record_json": json.dumps(record)})
 
 
@@ -293,15 +319,24 @@ class _TrialEvents(tune.Callback):
         on_record: RecordSink,
         on_task: TaskSink,
         handler_errors: list[str],
+        on_cluster: bool = False,
     ) -> None:
         self.specs = specs
         self.on_record = on_record
         self.on_task = on_task
         self.handler_errors = handler_errors
+        self.on_cluster = on_cluster  # failure messages then name the node
+        self.nodes: dict[int, dict[str, Any]] = {}  # trial index -> the node it reported from
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:  # noqa: ANN001
         index = trial.config["trial_index"]
-        if result.get("kind") == "task":
+        if result.get("ray_node_json"):
+            self.nodes[index] = json.loads(result["ray_node_json"])
+        if result.get("kind") == "refused":  # the node's harness differs: it ran nothing
+            record = failure_record(self.specs[index], None, result["error"], 0.0,
+                                    device=DEVICE_NOT_STARTED)  # fmt: skip
+            self.on_record(index, with_ray_node(record, self.nodes[index], name_in_error=False))
+        elif result.get("kind") == "task":
             fields = TaskEvent.__dataclass_fields__
             event = TaskEvent(**{k: result[k] for k in fields})
             _call_safely(self.on_task, index, event, self.handler_errors)
@@ -310,7 +345,11 @@ class _TrialEvents(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:  # noqa: ANN001
         index = trial.config["trial_index"]
-        self.on_record(index, failure_record(self.specs[index], None, _trial_error(trial), 0.0))
+        record = failure_record(self.specs[index], None, _trial_error(trial), 0.0)
+        node = self.nodes.get(index)  # known once the trial has reported from its node
+        if node is not None:
+            record = with_ray_node(record, node, name_in_error=self.on_cluster)
+        self.on_record(index, record)
 
 
 def _trial_error(trial: Any) -> BaseException | str:
