@@ -18,6 +18,7 @@ from harness.data.stream import SealedSplit, TestDataAccessError
 from harness.data.suite import SuiteError, parse_suite
 from harness.data.suite_stream import stream_for_suite
 from harness.data.suite_tuning import TuningBudget
+from harness.records.provenance import code_version
 from harness.run.grid import plan_trials
 from harness.tuning import tune_method
 from harness.tuning.search import SearchOutcome, TriedConfig
@@ -138,7 +139,8 @@ def test_the_winner_is_written_with_its_provenance_and_run_adds_a_tuned_twin(
     assert content["search"]["budget"] == TuningBudget().to_dict()  # the suite's, not a flag's
     assert content["search"]["split"] == "validation" and content["search"]["seed"] == 7
     assert content["search"]["space"]["strategy.lambda_kd"]["kind"] == "loguniform"
-    assert content["result"] == {"val_aia_pct": 70.0, "default_val_aia_pct": 50.0}
+    assert content["result"] == {"val_aia_pct": 70.0, "default_val_aia_pct": 50.0,
+                                 "default_tasks_learned": 3}  # fmt: skip
     assert {"git_commit", "created_utc"} <= set(content["provenance"])
     assert fake.calls[0]["budget"] == TuningBudget() and fake.calls[0]["seed"] == 7
 
@@ -188,3 +190,19 @@ def test_two_protocols_tune_on_one_suite_and_rank_on_another(
     assert content["tuning_suite"]["name"] == "tiny-other"
     found = find_tuned(parse_suite((suites / "tiny-3split.yaml").read_text()), "lwf", "compact_cnn")
     assert found is not None and found.reference()["tuning_suite"] == "tiny-other"
+
+
+def test_a_tuned_config_just_written_does_not_make_the_next_search_dirty(tmp_path: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "code.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code")
+    (tmp_path / "suites" / "tuned").mkdir(parents=True)
+    (tmp_path / "suites" / "tuned" / "lwf.json").write_text("{}\n")
+    assert code_version(tmp_path)["git_dirty"] is True  # for a run, it changes what runs
+    assert code_version(tmp_path, also_outputs=("suites/tuned",))["git_dirty"] is False

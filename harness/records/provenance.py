@@ -20,8 +20,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]  # harness/records/provenance.py
 OUTPUT_PATHSPECS = (":(exclude)results", ":(exclude)site")
 
 
-def code_version(repo: Path = REPO_ROOT) -> dict[str, Any]:
-    """Git commit and dirty flag of the harness checkout (None outside a git checkout)."""
+def code_version(repo: Path = REPO_ROOT, *, also_outputs: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Git commit and dirty flag of the harness checkout (None outside a git checkout).
+
+    ``also_outputs``: more paths that are outputs for the caller (``cilbench tune`` writes
+    tuned configs, which its own searches never read: one written must not make the next
+    search "dirty")."""
 
     def git(*args: str) -> str | None:
         try:
@@ -37,7 +41,15 @@ def code_version(repo: Path = REPO_ROOT) -> dict[str, Any]:
     # git-ignored ones (.venv, caches) do not. Records and the generated site are outputs,
     # not code: a new record must not make the next one "dirty".
     status = (
-        git("status", "--porcelain", "--untracked-files=all", "--", ".", *OUTPUT_PATHSPECS)
+        git(
+            "status",
+            "--porcelain",
+            "--untracked-files=all",
+            "--",
+            ".",
+            *OUTPUT_PATHSPECS,
+            *(f":(exclude){path}" for path in also_outputs),
+        )  # fmt: skip
         if commit
         else None
     )

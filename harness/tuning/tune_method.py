@@ -95,6 +95,7 @@ def _tuned_content(
     best = outcome.best
     assert best is not None
     default_run = next((t for t in outcome.tried if t.values == defaults), None)
+    default_tasks = len(default_run.val_acc_pct) if default_run else 0
     spec = base.spec
     return {
         "schema": SCHEMA,
@@ -107,7 +108,12 @@ def _tuned_content(
         "defaults": defaults,
         "result": {
             "val_aia_pct": best.val_aia_pct,
-            "default_val_aia_pct": default_run.val_aia_pct if default_run else None,
+            # Only where the defaults learned every task (ASHA may stop them): an average over
+            # fewer tasks does not compare.
+            "default_val_aia_pct": default_run.val_aia_pct
+            if default_run and default_tasks == outcome.num_tasks
+            else None,
+            "default_tasks_learned": default_tasks,
         },
         "search": {
             "space": space_to_json(space),
@@ -123,7 +129,7 @@ def _tuned_content(
             "debug": request.debug,  # --quick: only debug runs use it
             "tried": [t.to_dict() for t in outcome.tried],
         },
-        "provenance": {**code_version(),
+        "provenance": {**code_version(also_outputs=("suites/tuned",)),
                        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
     }  # fmt: skip
 
