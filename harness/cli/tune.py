@@ -45,8 +45,9 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         "--max-concurrent",
         type=int,
         default=1,
-        help="configurations at once (default 1: the whole search then repeats exactly; with "
-        "more, the same configurations are drawn but ASHA's stops may depend on timing)",
+        help="configurations at once (default 1). The same configurations are drawn and score "
+        "the same whatever the concurrency; which ones ASHA stops depends on the order they "
+        "run in",
     )
     tune.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     tune.add_argument("--address", help="an existing Ray cluster (default: $RAY_ADDRESS, else "
