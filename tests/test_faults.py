@@ -28,6 +28,7 @@ from harness.records.layout import record_path
 from harness.records.store import load_records
 from harness.records.validation import validate_record
 from harness.run.grid import plan_trials
+from tests.waiting import wait_for
 
 # A tiny suite whose second method trains long enough to be stopped or killed mid-trial.
 SLOW_SUITE_YAML = TINY_SUITE_YAML.replace(
@@ -246,20 +247,11 @@ def _start_slow_run(folder: Path, ray_tmp: Path) -> tuple[subprocess.Popen, Path
     return process, suite
 
 
-def _wait_for(condition, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"gave up waiting; output:\n{log.read_text()}")
-        time.sleep(0.2)
-
-
 @pytest.mark.slow  # Ray runs trials: 20-35 s
 def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path, ray_tmp) -> None:
     process, suite = _start_slow_run(tmp_path, ray_tmp)
     log = tmp_path / "out.txt"
-    _wait_for(lambda: "lwf-slow (compact_cnn) seed=1 task 1/3" in log.read_text(), process, log)
+    wait_for(lambda: "lwf-slow (compact_cnn) seed=1 task 1/3" in log.read_text(), process, log)
     assert list((tmp_path / "results").glob("tiny-slow/finetune/**/*.json"))  # first record
     family = _descendants(process.pid)
     assert any("raylet" in _cmdline(p) for p in family)
@@ -288,7 +280,7 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path, ray_tmp) 
 def test_a_killed_worker_gives_a_failure_record_with_its_cause(tmp_path, ray_tmp) -> None:
     process, suite = _start_slow_run(tmp_path, ray_tmp)
     log = tmp_path / "out.txt"
-    _wait_for(lambda: "lwf-slow (compact_cnn) seed=1 task 1/3" in log.read_text(), process, log)
+    wait_for(lambda: "lwf-slow (compact_cnn) seed=1 task 1/3" in log.read_text(), process, log)
     workers = [p for p in _descendants(process.pid) if "ImplicitFunc" in _cmdline(p)]
     assert workers, log.read_text()
     for worker in workers:  # a process this test started, through its own run

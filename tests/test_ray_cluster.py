@@ -40,6 +40,7 @@ from harness.run.cluster_checks import (
 from harness.run.grid import plan_trials
 from harness.run.trial import TrialSpec, failure_record, resolve_trial
 from tests.record_factory import make_record
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]  # the subprocesses and Ray's workers import it
 NODE = {"node_id": "3f2a9c1e" + "0" * 48, "host": "gpu-7"}
@@ -250,15 +251,6 @@ def two_nodes(monkeypatch):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _wait(condition, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"gave up waiting; output:\n{log.read_text()}")
-        time.sleep(0.2)
-
-
 def _slow_trials_running(log: Path) -> set[str]:
     """The slow trials (by progress name) that have finished a task but not yet ended."""
     lines = log.read_text().splitlines()
@@ -298,8 +290,8 @@ def test_a_grid_on_two_nodes_survives_losing_one(two_nodes, tmp_path) -> None:
     try:
         # Kill the worker node once it has finished a trial and is running a slow one: two
         # slow trials at once on two 1-CPU nodes means one runs on each.
-        _wait(lambda: worker_id in _nodes_of_records(results).values(), process, log, 180)
-        _wait(lambda: len(_slow_trials_running(log)) >= 2, process, log, 180)
+        wait_for(lambda: worker_id in _nodes_of_records(results).values(), process, log, 180)
+        wait_for(lambda: len(_slow_trials_running(log)) >= 2, process, log, 180)
         cluster.remove_node(worker)
         code = process.wait(timeout=180)  # never a hang
     finally:
