@@ -14,6 +14,7 @@ from harness.api.adapters import FRAMEWORKS, STRATEGIES, load_adapters
 from harness.api.config import ConfigError
 from harness.api.search_space import check_search_space, choice, loguniform, randint, uniform
 from harness.api.testing import TINY_SUITE_YAML, tiny_suite, write_tiny_suite
+from harness.data.datasets import DatasetUnavailableError
 from harness.data.stream import SealedSplit, TestDataAccessError
 from harness.data.suite import SuiteError, parse_suite
 from harness.data.suite_stream import stream_for_suite
@@ -206,3 +207,16 @@ def test_a_tuned_config_just_written_does_not_make_the_next_search_dirty(tmp_pat
     (tmp_path / "suites" / "tuned" / "lwf.json").write_text("{}\n")
     assert code_version(tmp_path)["git_dirty"] is True  # for a run, it changes what runs
     assert code_version(tmp_path, also_outputs=("suites/tuned",))["git_dirty"] is False
+
+
+def test_missing_data_fails_before_any_configuration_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def never(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the search started without the data")
+
+    monkeypatch.setattr(tune_method, "search", never)
+    request = tune_method.TuneRequest(suite="cifar100-10split", method="lwf",
+                                      data_root=tmp_path / "empty", write=False)  # fmt: skip
+    with pytest.raises(DatasetUnavailableError, match="cifar"):
+        tune_method.tune(request, None)

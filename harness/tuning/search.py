@@ -91,7 +91,7 @@ def search(
             tune.with_resources(
                 tune.with_parameters(_trainable, base=base, driver=driver),
                 {"cpu": options.cpus_per_trial},
-            ),  # fmt: skip
+            ),
             param_space={key: ray_domain(domain) for key, domain in space.items()},
             tune_config=tune.TuneConfig(
                 metric=METRIC,
@@ -105,7 +105,7 @@ def search(
                     max_t=num_tasks,
                     grace_period=budget.grace_tasks,
                     reduction_factor=budget.reduction_factor,
-                ),  # fmt: skip
+                ),
                 max_concurrent_trials=options.max_concurrent,
                 reuse_actors=True,
             ),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.api.config import ConfigError
+from harness.data.datasets import check_dataset
 from harness.data.suite import Suite, load_suite
 from harness.records.provenance import code_version
 from harness.run.grid import plan_trials
@@ -54,12 +55,16 @@ def tune(request: TuneRequest, options: SchedulerOptions) -> tuple[SearchOutcome
             )
         budget = type(budget)(**{**budget.to_dict(), "samples": request.samples})
     space = method_space(base.spec.strategy, base.spec.framework)
+    # Missing data fails here in a second with how to get it, not in every configuration.
+    check_dataset(source.dataset.name, request.data_root, image_size=source.dataset.image_size)
     defaults = {key: getattr(base.configs[key.split(".")[0]], key.split(".")[1]) for key in space}
     outcome = search(base.spec, space, defaults, budget, num_tasks=source.num_tasks,
                      seed=request.seed, options=options)  # fmt: skip
     if outcome.best is None:
+        errors = [t.error for t in outcome.tried if t.error]
+        why = f" (first error: {errors[0]})" if errors else ""
         raise TuningFailedError(f"no configuration of {base.spec.label} learned every task of "
-                                f"{source.name}: nothing written")  # fmt: skip
+                                f"{source.name}{why}: nothing written")  # fmt: skip
     if not request.write:
         return outcome, None
     content = _tuned_content(request, target, source, base, outcome, space, defaults, budget)
@@ -72,7 +77,8 @@ def _base_trial(request: TuneRequest, target: Suite, source: Suite) -> ResolvedT
     plan = plan_trials(suite=target.name, methods=[request.method],
                        backbones=[request.backbone] if request.backbone else None,
                        seeds=[target.seeds[0]], data_root=request.data_root, debug=request.debug,
-                       results_dir=Path("/nonexistent"), overwrite=True)  # fmt: skip
+                       results_dir=Path("/nonexistent"), overwrite=True,
+                       tuned=False)  # fmt: skip
     first_order = [t for t in plan.resolved if t.spec.order_index == 0]
     backbones = sorted({t.spec.backbone for t in first_order})
     if len(backbones) != 1:
