@@ -217,6 +217,7 @@ def test_missing_data_fails_before_any_configuration_runs(
 
     monkeypatch.setattr(tune_method, "search", never)
     request = tune_method.TuneRequest(suite="cifar100-10split", method="lwf",
-                                      data_root=tmp_path / "empty", write=False)  # fmt: skip
+                                      backbone="resnet34_cifar", data_root=tmp_path / "empty",
+                                      write=False)  # fmt: skip
     with pytest.raises(DatasetUnavailableError, match="cifar"):
         tune_method.tune(request, None)
