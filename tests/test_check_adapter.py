@@ -75,6 +75,8 @@ def test_every_built_in_adapter_passes_check_adapter(name: str) -> None:
     assert report.holds, report.describe()
 
 
+# Six plugin installs and contract runs (12 s together); CI runs them (make test-all).
+@pytest.mark.slow
 @pytest.mark.parametrize("folder, module, name, check, words", BROKEN)
 def test_each_broken_plugin_fails_its_check_with_the_fix(
     folder, module, name, check, words, register_plugin

@@ -68,6 +68,8 @@ def _no_stack_dump(output: str) -> None:
 # ---- item 11: resources Ray would wait on forever, addresses it would retry for minutes ----
 
 
+# Four subprocess runs of the CLI (10 s together); CI runs them (make test-all).
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, expected",
     [

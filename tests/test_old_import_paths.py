@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 OLD_PLUGIN = '''
 from harness.adapters import STRATEGIES, Strategy
 from harness.exemplars import ExemplarMemory
@@ -60,6 +62,8 @@ print(json.dumps({
 """
 
 
+# Installs a package and runs a trial in a subprocess (5 s); CI runs it (make test-all).
+@pytest.mark.slow
 def test_a_plugin_written_against_the_old_paths_registers_runs_and_is_warned(tmp_path: Path):
     (tmp_path / "old_plugin.py").write_text(textwrap.dedent(OLD_PLUGIN))
     from harness.api.testing import TINY_SUITE_YAML
