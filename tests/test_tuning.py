@@ -221,3 +221,19 @@ def test_missing_data_fails_before_any_configuration_runs(
                                       write=False)  # fmt: skip
     with pytest.raises(DatasetUnavailableError, match="cifar"):
         tune_method.tune(request, None)
+
+
+def test_a_tuned_twin_keeps_its_entrys_own_training_overrides(
+    suites: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    suite_file = suites / "tiny-3split.yaml"
+    suite_file.write_text(suite_file.read_text().replace(
+        "  - strategy: lwf\n", "  - {strategy: lwf, config: {training: {epochs: 2}}}\n"
+    ))  # fmt: skip
+    monkeypatch.setattr(tune_method, "search", _fake_search([(1.0, 50.0), (3.0, 70.0)]))
+    tune_method.tune(tune_method.TuneRequest(suite="tiny-3split", method="lwf"), None)
+    plan = plan_trials(suite="tiny-3split", methods=["lwf"], seeds=[1],
+                       results_dir=tmp_path / "results")  # fmt: skip
+    untuned, tuned = plan.specs
+    assert untuned.overrides["training"] == tuned.overrides["training"] == {"epochs": 2}
+    assert tuned.overrides["strategy"]["lambda_kd"] == 3.0

@@ -162,8 +162,11 @@ def _with_tuned_twins(
             found = find_tuned(suite, method_label(entry), backbone)
             if found is None or (found.content["search"].get("debug") and not debug):
                 continue  # a --quick search's winner serves only debug runs
-            twin = replace(entry, label=method_label(entry), backbone=backbone,
-                           config=found.overrides)  # fmt: skip
+            # The entry's own config (its training overrides too), the tuned values over it.
+            config = {scope: dict(values) for scope, values in entry.config.items()}
+            for scope, values in found.overrides.items():
+                config.setdefault(scope, {}).update(values)
+            twin = replace(entry, label=method_label(entry), backbone=backbone, config=config)
             planned.append((twin, found.reference()))
     return planned
 
