@@ -81,7 +81,7 @@ def test_a_tuning_trial_never_reads_the_test_split(monkeypatch: pytest.MonkeyPat
         stream = real(*args, **kwargs)
         return replace(stream, test=Locked(stream.test.read()))
 
-    monkeypatch.setattr("harness.tuning.validation_trial.stream_for_suite", locked_stream)
+    monkeypatch.setattr("harness.run.trial.stream_for_suite", locked_stream)  # load_stream reads it
     seen = run_validation_trial(tiny_spec("lwf", "kd"))
     assert len(seen) == tiny_suite().num_tasks and all(0 <= a <= 100 for a in seen)
 

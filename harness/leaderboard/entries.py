@@ -50,6 +50,7 @@ from harness.leaderboard.reproduction import (
     set_options_of,
 )
 from harness.leaderboard.usable import resource_values
+from harness.records.provenance import node_text
 
 REFERENCE_NAMES = {"upper_bound": "upper bound", "lower_bound": "lower bound"}
 
@@ -302,11 +303,7 @@ def ray_node_text(record: Mapping[str, Any]) -> str:
     does not say (records made before nodes were recorded)."""
     execution = record.get("execution")
     node = execution.get("ray_node") if isinstance(execution, Mapping) else None
-    if not isinstance(node, Mapping):
-        return ""
-    node_id = node.get("node_id")
-    short = f" (node {node_id[:8]})" if isinstance(node_id, str) and node_id else ""
-    return f"{node.get('host') or 'unknown host'}{short}"
+    return node_text(node) if isinstance(node, Mapping) else ""
 
 
 def _execution_rows(execution: Any) -> dict[str, str]:

@@ -56,6 +56,13 @@ def code_version(repo: Path = REPO_ROOT, *, also_outputs: tuple[str, ...] = ()) 
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
+def node_text(node: Any) -> str:
+    """The Ray node a record names (``execution.ray_node``), e.g. "gpu-7 (node 3f2a9c1e)"."""
+    node_id = node.get("node_id")
+    short = f" (node {node_id[:8]})" if isinstance(node_id, str) and node_id else ""
+    return f"{node.get('host') or 'unknown host'}{short}"
+
+
 BUILT_IN = "built-in"
 
 

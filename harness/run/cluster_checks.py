@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.api.adapters import ENTRY_POINT_GROUPS
-from harness.records.provenance import code_version
+from harness.records.provenance import code_version, node_text
 from harness.run.trial_record import failure_record
 from harness.run.trial_spec import TrialSpec
 
@@ -169,13 +169,6 @@ def describe_fingerprint(fingerprint: dict[str, Any]) -> str:
 def this_node(node_id: str | None) -> dict[str, Any]:
     """What a record says about the Ray node that ran it: Ray's node id and the host name."""
     return {"node_id": node_id, "host": socket.gethostname()}
-
-
-def node_text(node: dict[str, Any]) -> str:
-    """E.g. "gpu-7 (node 3f2a9c1e)"."""
-    node_id = node.get("node_id")
-    short = f" (node {node_id[:8]})" if isinstance(node_id, str) and node_id else ""
-    return f"{node.get('host') or 'unknown host'}{short}"
 
 
 def with_ray_node(

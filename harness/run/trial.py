@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from harness.data.stream import ClassIncrementalStream, TaskData
 from harness.data.suite import Suite
 from harness.data.suite_stream import stream_for_suite
 from harness.evaluation.metrics import compute_metrics
-from harness.evaluation.protocol import ProtocolResult, TaskEvent, run_protocol
+from harness.evaluation.protocol import ProtocolOutcome, ProtocolResult, TaskEvent, run_protocol
 from harness.models.execution import Execution, ExecutionOptions
 from harness.models.incremental_net import backbone_names
 from harness.records.schema import InferenceCost, KeptMemory, Results, TrialRecord
@@ -81,51 +81,93 @@ def _run(
 ) -> dict[str, Any]:
     spec, suite = resolved.spec, resolved.suite
     execution = prepare_execution(spec)
-    stream = stream_for_suite(
-        suite,
-        order_index=spec.order_index,
-        data_root=Path(spec.data_root) if spec.data_root else None,
-        limit_per_class=spec.limit_per_class,
-    ).to(execution.device)
+    stream = load_stream(spec, suite).to(execution.device)
     loaded_weights: dict[str, Any] = {}
-    meter = TrainingMeter()
-    learner, memory = build_learner(
-        resolved, execution=execution, loaded_weights=loaded_weights, meter=meter
-    )
-    per_task = PerTaskMeasures(learner, memory, (1, *suite.input_shape))
-    protocol = run_protocol(
-        learner,
+    learned = learn_stream(
+        resolved,
         stream,
-        eval_batch_size=resolved.configs["training"].eval_batch_size,
+        execution,
         on_task_end=on_task_end,
-        after_evaluation=per_task,
-        execution=execution,
-        meter=meter,
-        around_learning=memory_alignment(suite, memory, learner),
+        loaded_weights=loaded_weights,
+        measures=lambda learner, memory: PerTaskMeasures(learner, memory, (1, *suite.input_shape)),
     )
-    declared = [learner.declared_epochs(i) for i in range(stream.num_tasks)]
-    meter.check(declared)  # fairness enforced: a framework trains exactly what it declares
-    served = protocol.served  # what was evaluated is what is costed
+    per_task = learned.measures
+    served = learned.outcome.served  # what was evaluated is what is costed
     cost = _inference_cost(served, resolved, execution)
     cost = replace(cost, after_task=tuple(per_task.cost_curve))  # the last point is the final
     executed = execution.describe()
     header = _ok_header(resolved, stream, served, loaded_weights, executed["device_name"])
     return TrialRecord(
         **header,
-        results=_results(protocol.result),
+        results=_results(learned.outcome.result),
         inference_cost=cost,
-        training_budget=meter.to_record(declared),
+        training_budget=learned.meter.to_record(learned.declared),
         timing={
-            "task_wall_time_s": protocol.result.task_wall_time_s,
+            "task_wall_time_s": learned.outcome.result.task_wall_time_s,
             "trial_wall_time_s": time.perf_counter() - started,
         },
-        framework_report=learner.report(),
+        framework_report=learned.learner.report(),
         execution=executed,
         memory=KeptMemory(tuple(per_task.kept)),
     ).to_json()
 
 
-def memory_alignment(
+@dataclass(frozen=True)
+class Learned:
+    """What learning a stream leaves: the protocol's outcome, the learner, the metered
+    training (already held to ``declared``) and what ``measures`` made (or None)."""
+
+    outcome: ProtocolOutcome
+    learner: Framework
+    meter: TrainingMeter
+    declared: list[dict[str, int]]
+    measures: Any
+
+
+def load_stream(spec: TrialSpec, suite: Suite) -> ClassIncrementalStream:
+    """The trial's stream: its class order, data root and any debug cap per class."""
+    return stream_for_suite(
+        suite,
+        order_index=spec.order_index,
+        data_root=Path(spec.data_root) if spec.data_root else None,
+        limit_per_class=spec.limit_per_class,
+    )
+
+
+def learn_stream(
+    resolved: ResolvedTrial,
+    stream: ClassIncrementalStream,
+    execution: Execution,
+    *,
+    on_task_end: Callable[[TaskEvent], None] | None,
+    loaded_weights: dict[str, Any],
+    measures: Callable[[Framework, ExemplarMemory], Callable[[nn.Module], None]] | None = None,
+) -> Learned:
+    """Every trial's learning, ranked or tuning alike: build the learner, run the protocol on
+    ``stream`` inside the suite's memory alignment, then hold the metered training to the
+    declared budget. ``measures(learner, memory)`` makes what sees each task's served module
+    (a ranked trial's cost curve)."""
+    meter = TrainingMeter()
+    learner, memory = build_learner(
+        resolved, execution=execution, loaded_weights=loaded_weights, meter=meter
+    )
+    seen = measures(learner, memory) if measures is not None else None
+    outcome = run_protocol(
+        learner,
+        stream,
+        eval_batch_size=resolved.configs["training"].eval_batch_size,
+        on_task_end=on_task_end,
+        after_evaluation=seen,
+        execution=execution,
+        meter=meter,
+        around_learning=_memory_alignment(resolved.suite, memory, learner),
+    )
+    declared = [learner.declared_epochs(i) for i in range(stream.num_tasks)]
+    meter.check(declared)  # fairness enforced: a framework trains exactly what it declares
+    return Learned(outcome, learner, meter, declared, seen)
+
+
+def _memory_alignment(
     suite: Suite, memory: ExemplarMemory, learner: Framework
 ) -> Callable[[TaskData], AbstractContextManager[None]] | None:
     """The suite's total-memory alignment around each task's learning, where it has one."""

@@ -10,19 +10,15 @@ learner nor the tuner can read it: no test number can reach a tuning decision.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
 from harness.data.stream import ClassIncrementalStream, SealedSplit, Split, TaskData
 from harness.data.suite import SuiteError
-from harness.data.suite_stream import stream_for_suite
 from harness.evaluation.metrics import accuracy_on_seen
-from harness.evaluation.protocol import TaskEvent, run_protocol
-from harness.run.learner import build_learner
-from harness.run.trial import memory_alignment, prepare_execution
+from harness.evaluation.protocol import TaskEvent
+from harness.run.trial import learn_stream, load_stream, prepare_execution
 from harness.run.trial_spec import TrialSpec, resolve_trial
-from harness.training.budget import TrainingMeter
 
 
 class NoValidationDataError(SuiteError):
@@ -51,26 +47,8 @@ def run_validation_trial(
     alignment); exceptions propagate (a tuning trial that fails is Ray's failed trial)."""
     resolved = resolve_trial(spec)
     execution = prepare_execution(spec)
-    suite = resolved.suite
-    full = stream_for_suite(
-        suite,
-        order_index=spec.order_index,
-        data_root=Path(spec.data_root) if spec.data_root else None,
-        limit_per_class=spec.limit_per_class,
-    )
-    stream = validation_stream(full).to(execution.device)
-    del full  # nothing below can reach the test split
-    meter = TrainingMeter()
-    learner, memory = build_learner(resolved, execution=execution, loaded_weights={}, meter=meter)
-    outcome = run_protocol(
-        learner,
-        stream,
-        eval_batch_size=resolved.configs["training"].eval_batch_size,
-        on_task_end=on_task_end,
-        execution=execution,
-        meter=meter,
-        around_learning=memory_alignment(suite, memory, learner),
-    )
-    meter.check([learner.declared_epochs(i) for i in range(stream.num_tasks)])
-    result = outcome.result
+    stream = validation_stream(load_stream(spec, resolved.suite)).to(execution.device)
+    # Only the validation stream is kept: nothing below can reach the test split.
+    result = learn_stream(resolved, stream, execution, on_task_end=on_task_end,
+                          loaded_weights={}).outcome.result  # fmt: skip
     return accuracy_on_seen(result.acc_matrix_pct, result.test_samples_per_task)
